@@ -1,0 +1,147 @@
+"""Ingest (single and batch), reading a notification back, and the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from frontdesk.api.auth import ADMIN, INGEST, require
+from frontdesk.api.problems import problem_body, validation_error
+from frontdesk.api.schemas import BatchIn, NotificationIn
+from frontdesk.api.services import ApiServices, get_services
+from frontdesk.api.views import audit_view, notification_view
+from frontdesk.errors import FrontdeskError, InvalidInput, TooLarge
+from frontdesk.pipeline.ingest import IngestResult
+
+router = APIRouter(tags=["notifications"])
+MAX_BATCH = 1000
+
+
+@router.post("/v1/notifications", dependencies=[Depends(require(INGEST))])
+async def send_notification(
+    body: NotificationIn, services: ApiServices = Depends(get_services)
+) -> JSONResponse:
+    """202 once the notification is durably stored; 200 with the original id for a repeat.
+    To a ``topic``: the id is the broadcast's, and every subscriber gets a notification."""
+    if body.topic is not None:
+        result = await services.ingest.accept_broadcast(
+            body.to_request(services.clock.now()), body.topic
+        )
+    else:
+        (result,) = await services.ingest.accept([body.to_request(services.clock.now())])
+    if isinstance(result, FrontdeskError):
+        services.metrics.notifications.labels("rejected").inc()
+        raise result
+    services.metrics.notifications.labels("duplicate" if result.duplicate else "accepted").inc()
+    return JSONResponse(_accepted(result), status_code=200 if result.duplicate else 202)
+
+
+@router.post("/v1/notifications/batch", dependencies=[Depends(require(INGEST))])
+async def send_batch(
+    body: BatchIn, services: ApiServices = Depends(get_services)
+) -> dict[str, Any]:
+    """Up to 1,000 notifications; one result per item, in order. A bad item fails alone."""
+    if len(body.notifications) > MAX_BATCH:
+        raise TooLarge(
+            f"a batch holds at most {MAX_BATCH} notifications; this one has "
+            f"{len(body.notifications)} and none was accepted"
+        )
+    results: list[dict[str, Any] | None] = []
+    valid: list[tuple[int, NotificationIn]] = []
+    for index, item in enumerate(body.notifications):
+        try:
+            notification = NotificationIn.model_validate(item)
+        except ValidationError as error:
+            results.append(_rejected(validation_error(list(error.errors()))))
+            continue
+        if notification.topic is not None:
+            results.append(
+                _rejected(
+                    InvalidInput.for_field(
+                        "topic", "send a notification to a topic with POST /v1/notifications"
+                    )
+                )
+            )
+            continue
+        valid.append((index, notification))
+        results.append(None)
+    accepted = await services.ingest.accept(
+        [item.to_request(services.clock.now()) for _, item in valid]
+    )
+    for (index, _), outcome in zip(valid, accepted, strict=True):
+        results[index] = (
+            _rejected(outcome) if isinstance(outcome, FrontdeskError) else _accepted(outcome)
+        )
+    for result in results:
+        services.metrics.notifications.labels(_outcome_label(result)).inc()
+    return {"results": results}
+
+
+@router.get("/v1/notifications/{notification_id}", dependencies=[Depends(require(ADMIN))])
+async def get_notification(
+    notification_id: str, services: ApiServices = Depends(get_services)
+) -> dict[str, Any]:
+    return notification_view(await services.store.get_notification(notification_id))
+
+
+@router.get("/v1/notifications/{notification_id}/audit", dependencies=[Depends(require(ADMIN))])
+async def notification_audit(
+    notification_id: str, services: ApiServices = Depends(get_services)
+) -> dict[str, Any]:
+    await services.store.get_notification(notification_id)
+    entries = await services.store.audit_for_notification(notification_id)
+    return {"items": [audit_view(entry) for entry in entries]}
+
+
+@router.get("/v1/audit", dependencies=[Depends(require(ADMIN))])
+async def search_audit(
+    user_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    type: str | None = None,
+    cursor: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    services: ApiServices = Depends(get_services),
+) -> dict[str, Any]:
+    """Audit entries by user, time range and type, oldest first; follow ``next_cursor``."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput.for_field(
+                name, "must include a time zone, e.g. 2026-01-01T00:00:00Z"
+            )
+    after_seq = _cursor(cursor)
+    entries = await services.store.search_audit(
+        user_id=user_id, since=since, until=until, type_=type, after_seq=after_seq, limit=limit
+    )
+    next_cursor = str(entries[-1]["seq"]) if len(entries) == limit else None
+    return {"items": [audit_view(entry) for entry in entries], "next_cursor": next_cursor}
+
+
+def _cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    if not cursor.isdigit():
+        raise InvalidInput.for_field("cursor", "not a cursor returned by this endpoint")
+    return int(cursor)
+
+
+def _accepted(result: IngestResult) -> dict[str, Any]:
+    return {
+        "id": result.notification_id,
+        "status": "accepted",
+        "duplicate": result.duplicate,
+    }
+
+
+def _rejected(error: FrontdeskError) -> dict[str, Any]:
+    return {"status": "rejected", "error": problem_body(error)}
+
+
+def _outcome_label(result: dict[str, Any] | None) -> str:
+    if result is None or result["status"] == "rejected":
+        return "rejected"
+    return "duplicate" if result["duplicate"] else "accepted"

@@ -1,0 +1,114 @@
+"""Templates: versioned, compiled on upload, previewable."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+
+from frontdesk.api.auth import ADMIN, require
+from frontdesk.api.schemas import Id, PreviewIn, TemplateIn
+from frontdesk.api.services import ApiServices, get_services
+from frontdesk.api.views import template_view
+from frontdesk.core.models import Category, User
+from frontdesk.core.rendering import RenderFailed, compile_template
+from frontdesk.errors import FieldError, InvalidInput
+
+router = APIRouter(
+    prefix="/v1/templates", tags=["templates"], dependencies=[Depends(require(ADMIN))]
+)
+
+
+@router.put("/{template_id}", status_code=201)
+async def put_template(
+    template_id: Id, body: TemplateIn, services: ApiServices = Depends(get_services)
+) -> dict[str, Any]:
+    """Store a new version. Every field is compiled first: one that does not compile is a 422
+    naming the field and line, and nothing is stored."""
+    stored_body = body.checked_body()
+    compiled = compile_template(stored_body)
+    if (
+        body.category is Category.MARKETING
+        and "email" in compiled.channels
+        and "unsubscribe_url" not in compiled.variables
+    ):
+        raise InvalidInput.for_field(
+            "channels.email.html",
+            "a marketing email must show its unsubscribe link: add {{ unsubscribe_url }}",
+        )
+    content_hash = hashlib.sha256(
+        orjson.dumps([body.category.value, stored_body], option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
+    template = await services.store.add_template_version(
+        template_id, body.category.value, stored_body, content_hash
+    )
+    services.templates.forget_latest(template_id)
+    return {"template_id": template_id, "version": template.version, "etag": template.etag}
+
+
+@router.get("/{template_id}")
+async def get_template(
+    template_id: Id, request: Request, services: ApiServices = Depends(get_services)
+) -> Response:
+    template = await services.store.get_template_version(template_id)
+    etags = _etags(request.headers.get("if-none-match"))
+    if template.etag in etags or "*" in etags:
+        return Response(status_code=304, headers={"ETag": template.etag})
+    return JSONResponse(template_view(template), headers={"ETag": template.etag})
+
+
+@router.get("/{template_id}/versions/{version}")
+async def get_template_version(
+    template_id: Id, version: int, services: ApiServices = Depends(get_services)
+) -> Response:
+    template = await services.store.get_template_version(template_id, version)
+    return JSONResponse(template_view(template), headers={"ETag": template.etag})
+
+
+@router.post("/{template_id}/preview")
+async def preview_template(
+    template_id: Id, body: PreviewIn, services: ApiServices = Depends(get_services)
+) -> dict[str, Any]:
+    """Render every channel of the latest version, as a given user would receive it."""
+    template = await services.store.get_template_version(template_id)
+    _, compiled = await services.templates.compiled(template_id, template.version)
+    user = User(id=body.user_id or "preview", locale=body.locale)
+    if body.user_id:
+        found = (await services.store.get_users([body.user_id])).get(body.user_id)
+        if found is None:
+            # A stand-in would render a preview the named user would never receive.
+            raise InvalidInput.for_field("user_id", f"no user {body.user_id!r}")
+        user = replace(found, locale=body.locale) if body.locale else found
+    locale = compiled.resolve_locale(body.locale or user.locale)
+    context = {
+        "payload": body.payload,
+        "user": user.template_view(),
+        "notification": {"id": "ntf_preview", "event_id": "preview", "template": template_id},
+        "unsubscribe_url": f"{services.settings.server.public_url}/v1/unsubscribe?token=preview",
+        "preferences_url": f"{services.settings.server.public_url}/preferences?token=preview",
+    }
+    rendered: dict[str, Any] = {}
+    problems: list[FieldError] = []
+    for channel in compiled.channels:
+        try:
+            rendered[channel] = compiled.render(channel, locale, context)
+        except RenderFailed as error:
+            problems.append(FieldError(f"channels.{error.field}", str(error)))
+    if problems:
+        raise InvalidInput("; ".join(p.message for p in problems), problems)
+    return {
+        "template_id": template_id,
+        "version": template.version,
+        "locale": locale,
+        "channels": rendered,
+    }
+
+
+def _etags(header: str | None) -> set[str]:
+    if not header:
+        return set()
+    return {tag.strip().removeprefix("W/") for tag in header.split(",")}

@@ -1,0 +1,281 @@
+"""The composition root: builds the store, transport, providers and roles from Settings.
+
+The only module that imports adapters. Nothing here is a module-level singleton: each
+``Frontdesk`` is a whole, independent instance (the tests run several).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import uvicorn
+from fastapi import FastAPI
+
+from frontdesk.api.app import create_app
+from frontdesk.api.services import ApiServices
+from frontdesk.config import Settings
+from frontdesk.core.models import Channel
+from frontdesk.core.ports import Clock, Provider, SystemClock
+from frontdesk.core.retry import Backoff
+from frontdesk.core.sandbox import SandboxFaults
+from frontdesk.core.tokens import Links
+from frontdesk.errors import ConfigError
+from frontdesk.logs import get_logger
+from frontdesk.metrics import Metrics
+from frontdesk.pipeline.fanout import FanOut
+from frontdesk.pipeline.frequency import Cap, FrequencyLedger
+from frontdesk.pipeline.ingest import Ingest
+from frontdesk.pipeline.orchestrator import Orchestrator, OrchestratorSettings
+from frontdesk.pipeline.templates import TemplateCatalog
+from frontdesk.pipeline.worker import ChannelWorker, WorkerSettings
+from frontdesk.providers.in_app import InAppProvider
+from frontdesk.providers.sandbox import SandboxProvider
+from frontdesk.store.engine import migrate
+from frontdesk.store.sql import SqlStore
+from frontdesk.transport.embedded import EmbeddedTransport, LocalInboxFeed
+
+log = get_logger(__name__)
+
+ALL_ROLES = frozenset({"api", "orchestrator", "worker"})
+# The channels a worker serves when none are named; webhook delivery arrives with its own issue.
+DELIVERING_CHANNELS = (Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.IN_APP)
+_LINK_DAYS = 30
+
+
+@dataclass
+class Frontdesk:
+    """One running instance: every part, and the background tasks of its roles."""
+
+    settings: Settings
+    clock: Clock
+    store: SqlStore
+    transport: EmbeddedTransport
+    feed: LocalInboxFeed
+    faults: SandboxFaults
+    metrics: Metrics
+    templates: TemplateCatalog
+    ingest: Ingest
+    orchestrator: Orchestrator
+    fanout: FanOut
+    workers: dict[Channel, ChannelWorker]
+    token_secret: str
+    links: Links
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def api_services(self) -> ApiServices:
+        return ApiServices(
+            store=self.store,
+            ingest=self.ingest,
+            templates=self.templates,
+            transport=self.transport,
+            feed=self.feed,
+            faults=self.faults,
+            clock=self.clock,
+            settings=self.settings,
+            metrics=self.metrics,
+            token_secret=self.token_secret,
+            links=self.links,
+        )
+
+    def app(self) -> FastAPI:
+        return create_app(self.api_services())
+
+    def start(
+        self, roles: Iterable[str], channels: Iterable[Channel] = DELIVERING_CHANNELS
+    ) -> None:
+        """Start the background loops of the orchestrator and worker roles."""
+        roles = set(roles)
+        if "orchestrator" in roles:
+            self._spawn(self.orchestrator.run(self._stopping))
+            self._spawn(self.fanout.run(self._stopping))
+            self._spawn(self._housekeeping())
+        if "worker" in roles:
+            for channel in channels:
+                self._spawn(self.workers[channel].run(self._stopping))
+
+    def _spawn(self, work: object) -> None:
+        self._tasks.append(asyncio.create_task(work))  # type: ignore[arg-type]
+
+    async def _housekeeping(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(Exception):
+                await self.store.purge_expired_dedupe_keys(self.clock.now())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), 600)
+
+    async def stop(self) -> None:
+        """Stop taking work, let what is in flight finish, close the store."""
+        self._stopping.set()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=30)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.store.close()
+
+    async def serve_http(self, host: str, port: int) -> None:
+        """Serve the API until SIGINT/SIGTERM (uvicorn handles the signals)."""
+        config = uvicorn.Config(
+            self.app(),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=10,
+        )
+        await uvicorn.Server(config).serve()
+
+
+async def build(
+    settings: Settings, *, clock: Clock | None = None, run_migrations: bool = True
+) -> Frontdesk:
+    clock = clock or SystemClock()
+    if settings.transport.url != "embedded":
+        raise ConfigError(
+            f"transport.url: {settings.transport.url!r} is not available in this version; "
+            'use "embedded"'
+        )
+    if run_migrations:
+        await migrate(settings.database.url)
+    store = SqlStore.connect(
+        settings.database.url, clock, sqlite_synchronous=settings.database.sqlite_synchronous
+    )
+    token_secret = await store.server_secret("tokens")
+    links = Links(settings.server.public_url, token_secret, timedelta(days=_LINK_DAYS))
+    transport = EmbeddedTransport(store)
+    feed = LocalInboxFeed()
+    faults = SandboxFaults()
+    metrics = Metrics()
+    templates = TemplateCatalog(store)
+    ingest = Ingest(
+        store,
+        transport,
+        templates,
+        clock,
+        dedupe_window=timedelta(hours=settings.dedupe.window_hours),
+    )
+    orchestrator = Orchestrator(
+        store,
+        transport,
+        templates,
+        clock,
+        OrchestratorSettings(
+            max_attempts={c: settings.channel(c).max_attempts for c in Channel},
+            quiet_channels=settings.quiet_channels(),
+            quiet_spread_seconds=settings.pipeline.quiet_hours_spread_seconds,
+            batch_size=settings.pipeline.batch_size,
+            lease_seconds=settings.pipeline.event_lease_seconds,
+            poll_seconds=settings.pipeline.poll_seconds,
+        ),
+        links=links,
+        ledger=FrequencyLedger(
+            store,
+            {
+                name: Cap(category.frequency_cap.count, category.frequency_cap.per_seconds)
+                for name, category in settings.categories.items()
+                if category.frequency_cap is not None
+            },
+        ),
+    )
+    workers = {
+        channel: ChannelWorker(
+            channel,
+            _providers(settings, channel, store, feed, faults, clock),
+            store,
+            transport,
+            clock,
+            _worker_settings(settings, channel),
+            metrics=metrics,
+        )
+        for channel in DELIVERING_CHANNELS
+    }
+    return Frontdesk(
+        settings=settings,
+        clock=clock,
+        store=store,
+        transport=transport,
+        feed=feed,
+        faults=faults,
+        metrics=metrics,
+        templates=templates,
+        ingest=ingest,
+        orchestrator=orchestrator,
+        fanout=FanOut(
+            store,
+            transport,
+            templates,
+            clock,
+            dedupe_hours=settings.dedupe.window_hours,
+            poll_seconds=settings.pipeline.poll_seconds,
+        ),
+        workers=workers,
+        token_secret=token_secret,
+        links=links,
+    )
+
+
+async def ensure_admin_key(instance: Frontdesk) -> str | None:
+    """Record FRONTDESK_ADMIN_KEY; with no key at all, make one and return it to be shown once."""
+    configured = instance.settings.auth.admin_key
+    if configured:
+        await instance.store.ensure_api_key(
+            configured, ["admin"], "bootstrap (FRONTDESK_ADMIN_KEY)"
+        )
+        return None
+    if await instance.store.count_api_keys() == 0:
+        _, key = await instance.store.create_api_key(["admin"], "created on first start")
+        return key
+    return None
+
+
+def _worker_settings(settings: Settings, channel: Channel) -> WorkerSettings:
+    channel_settings = settings.channel(channel)
+    return WorkerSettings(
+        concurrency=channel_settings.concurrency,
+        timeout_seconds=channel_settings.timeout_seconds,
+        lease_seconds=channel_settings.lease_seconds,
+        backoff=Backoff(
+            base_seconds=channel_settings.retry_base_seconds,
+            cap_seconds=channel_settings.retry_cap_seconds,
+        ),
+        poll_seconds=settings.pipeline.poll_seconds,
+    )
+
+
+def _providers(
+    settings: Settings,
+    channel: Channel,
+    store: SqlStore,
+    feed: LocalInboxFeed,
+    faults: SandboxFaults,
+    clock: Clock,
+) -> list[Provider]:
+    if channel is Channel.IN_APP:
+        return [InAppProvider(store, feed, clock)]
+    configured = settings.providers.get(channel, [])
+    providers: list[Provider] = []
+    for index, provider in enumerate(configured):
+        if provider.type != "sandbox":
+            raise ConfigError(
+                f"providers.{channel.value}[{index}].type: unknown provider type "
+                f"{provider.type!r}; available here: sandbox"
+            )
+        options = _sandbox_options(provider.model_extra or {}, channel, index)
+        providers.append(SandboxProvider(channel, store, faults, clock, **options))
+    return providers or [SandboxProvider(channel, store, faults, clock)]
+
+
+def _sandbox_options(extra: Mapping[str, object], channel: Channel, index: int) -> dict[str, str]:
+    unknown = set(extra) - {"from"}
+    if unknown:
+        raise ConfigError(
+            f"providers.{channel.value}[{index}]: unknown key(s) {', '.join(sorted(unknown))} "
+            "for the sandbox provider"
+        )
+    return {"sender": str(extra["from"])} if "from" in extra else {}

@@ -1,0 +1,284 @@
+"""The command line: serve, the single roles, migrate, keys, send, dlq, bench."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from frontdesk.bootstrap import (
+    DELIVERING_CHANNELS,
+    Frontdesk,
+    build,
+    ensure_admin_key,
+)
+from frontdesk.config import Settings, load_settings
+from frontdesk.core.models import Channel, NotificationRequest
+from frontdesk.errors import FrontdeskError
+from frontdesk.logs import configure_logging
+from frontdesk.store.engine import migrate as migrate_schema
+
+app = typer.Typer(help="frontdesk: multi-channel notifications.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+dlq_app = typer.Typer(help="The dead-letter list.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(dlq_app, name="dlq")
+console = Console()
+T = TypeVar("T")
+errors = Console(stderr=True)
+
+ConfigOption = Annotated[
+    str | None,
+    typer.Option("--config", help="TOML file (default: $FRONTDESK_CONFIG or ./frontdesk.toml)"),
+]
+
+
+def _settings(config: str | None) -> Settings:
+    settings = load_settings(config)
+    configure_logging(settings.logging.level)
+    return settings
+
+
+def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a command's coroutine; a FrontdeskError is a clean message and exit code 2."""
+    try:
+        return asyncio.run(work())
+    except FrontdeskError as error:
+        errors.print(f"[red]error:[/red] {error.detail}", highlight=False)
+        for field_error in error.errors:
+            errors.print(f"  {field_error.field}: {field_error.message}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+async def _with_instance(settings: Settings, work: Callable[[Frontdesk], Awaitable[Any]]) -> Any:
+    instance = await build(settings)
+    try:
+        return await work(instance)
+    finally:
+        await instance.stop()
+
+
+def _announce_key(key: str | None) -> None:
+    if key:
+        console.print(
+            "[bold]No API key existed, so an admin key was created. It is shown only now:[/bold]\n"
+            f"  {key}\n"
+            "Use it as 'Authorization: Bearer <key>'. Create more with: frontdesk keys create",
+            highlight=False,
+        )
+
+
+def _channels(value: str | None) -> list[Channel]:
+    if not value:
+        return list(DELIVERING_CHANNELS)
+    try:
+        return [Channel(name.strip()) for name in value.split(",") if name.strip()]
+    except ValueError:
+        names = ", ".join(c.value for c in DELIVERING_CHANNELS)
+        raise typer.BadParameter(f"channels are a comma-separated list of: {names}") from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run every role (api, orchestrator, workers) in one process."""
+    settings = _settings(config)
+
+    async def work(instance: Frontdesk) -> None:
+        _announce_key(await ensure_admin_key(instance))
+        instance.start({"orchestrator", "worker"})
+        await instance.serve_http(host or settings.server.host, port or settings.server.port)
+
+    _run(lambda: _with_instance(settings, work))
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run the HTTP API role only (ingest, admin, inbox)."""
+    settings = _settings(config)
+
+    async def work(instance: Frontdesk) -> None:
+        _announce_key(await ensure_admin_key(instance))
+        await instance.serve_http(host or settings.server.host, port or settings.server.port)
+
+    _run(lambda: _with_instance(settings, work))
+
+
+@app.command()
+def orchestrator(config: ConfigOption = None) -> None:
+    """Run the orchestrator role only, until SIGTERM."""
+    settings = _settings(config)
+
+    async def work(instance: Frontdesk) -> None:
+        instance.start({"orchestrator"})
+        await _until_signal()
+
+    _run(lambda: _with_instance(settings, work))
+
+
+@app.command()
+def worker(
+    channels: Annotated[str | None, typer.Option(help="e.g. email,sms (default: all)")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run channel workers only, until SIGTERM."""
+    settings = _settings(config)
+    chosen = _channels(channels)
+
+    async def work(instance: Frontdesk) -> None:
+        instance.start({"worker"}, chosen)
+        await _until_signal()
+
+    _run(lambda: _with_instance(settings, work))
+
+
+async def _until_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
+@app.command()
+def migrate(config: ConfigOption = None) -> None:
+    """Create or upgrade the database schema."""
+    settings = _settings(config)
+    _run(lambda: migrate_schema(settings.database.url))
+    console.print("schema is up to date")
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[list[str], typer.Option(help="admin or ingest; repeatable")],
+    name: Annotated[str | None, typer.Option(help="What the key is for")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Create an API key and print it (only its hash is stored)."""
+    unknown = set(scope) - {"admin", "ingest"}
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown scope(s) {', '.join(sorted(unknown))}; use admin or ingest"
+        )
+    settings = _settings(config)
+
+    async def work(instance: Frontdesk) -> str:
+        _, key = await instance.store.create_api_key(sorted(set(scope)), name)
+        return key
+
+    console.print(_run(lambda: _with_instance(settings, work)), highlight=False)
+
+
+@app.command()
+def send(
+    user: Annotated[str, typer.Option(help="Recipient user id")],
+    template: Annotated[str, typer.Option(help="Template id")],
+    channel: Annotated[
+        list[str] | None, typer.Option(help="Restrict to a channel; repeatable")
+    ] = None,
+    payload: Annotated[str, typer.Option(help="JSON object for the template")] = "{}",
+    event_id: Annotated[
+        str | None, typer.Option(help="Idempotency event id (default: random)")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Accept one notification, exactly as POST /v1/notifications would."""
+    try:
+        data = json.loads(payload)
+    except json.JSONDecodeError as error:
+        raise typer.BadParameter(f"--payload is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise typer.BadParameter("--payload must be a JSON object")
+    try:
+        channels = tuple(Channel(c) for c in channel) if channel else None
+    except ValueError:
+        raise typer.BadParameter(f"unknown channel in {channel}") from None
+    request = NotificationRequest(
+        event_id=event_id or f"cli-{uuid.uuid4()}",
+        user_id=user,
+        template=template,
+        payload=data,
+        channels=channels,
+    )
+    settings = _settings(config)
+
+    async def work(instance: Frontdesk) -> dict[str, Any]:
+        (result,) = await instance.ingest.accept([request])
+        if isinstance(result, FrontdeskError):
+            raise result
+        return {"id": result.notification_id, "status": "accepted", "duplicate": result.duplicate}
+
+    console.print_json(json.dumps(_run(lambda: _with_instance(settings, work))))
+
+
+@dlq_app.command("list")
+def dlq_list(
+    channel: Annotated[str | None, typer.Option(help="Only this channel")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Show dead deliveries."""
+    settings = _settings(config)
+    rows = _run(
+        lambda: _with_instance(settings, lambda i: i.store.list_dead_letters(channel, None, 1000))
+    )
+    table = Table("delivery", "notification", "channel", "attempts", "last error", "updated")
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row["notification_id"],
+            row["channel"],
+            str(row["attempts"]),
+            row["last_error"] or "",
+            row["updated_at"].isoformat(),
+        )
+    console.print(table)
+    console.print(f"{len(rows)} dead deliveries")
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    channel: Annotated[str | None, typer.Option(help="Only this channel")] = None,
+    delivery: Annotated[str | None, typer.Option(help="Only this delivery id")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Put dead deliveries back in their queue; a running server sends them."""
+    settings = _settings(config)
+
+    async def work(instance: Frontdesk) -> int:
+        fresh = {c: settings.channel(c).max_attempts for c in Channel}
+        redriven = await instance.store.redrive(
+            fresh_attempts=fresh, delivery_id=delivery, channel=channel
+        )
+        return len(redriven)
+
+    console.print(f"redriven: {_run(lambda: _with_instance(settings, work))}")
+
+
+@app.command()
+def bench(
+    count: Annotated[int, typer.Option(help="Notifications to push")] = 20_000,
+) -> None:
+    """The throughput benchmark: the real pipeline against plain inserts on a fresh SQLite.
+
+    It always runs a server with the default settings, as a new installation has them."""
+    from frontdesk.bench import run_bench
+
+    run_bench(count, console)
+
+
+def main() -> None:
+    app()

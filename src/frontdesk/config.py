@@ -1,0 +1,238 @@
+"""One Settings object: a TOML file with FRONTDESK_* variables over it, validated at start.
+
+Where the file comes from: ``--config FILE``, else ``FRONTDESK_CONFIG``, else ``./frontdesk.toml``
+when present. A string value may name an environment variable as ``"${NAME}"`` so secrets stay out
+of the file. An unknown key or a wrong type stops the start with a message naming it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from frontdesk.core.models import Channel
+from frontdesk.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///./frontdesk.db"
+    # FULL fsyncs every commit: "accepted means durable" holds through a power cut, not only
+    # through a process crash. Commits are batched, so the cost is paid per batch.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+
+class TransportSettings(_Section):
+    url: str = "embedded"
+
+
+class RedisSettings(_Section):
+    url: str = ""
+
+
+class DedupeSettings(_Section):
+    window_hours: float = Field(48, gt=0)
+
+
+class FrequencyCap(_Section):
+    count: int = Field(gt=0)
+    per_seconds: int = Field(gt=0)
+
+
+class CategorySettings(_Section):
+    frequency_cap: FrequencyCap | None = None
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8080"
+    max_body_bytes: int = Field(5 * 1024 * 1024, gt=0)
+
+
+class AuthSettings(_Section):
+    admin_key: str | None = None
+    user_token_ttl_seconds: int = Field(3600, gt=0)
+
+
+class ChannelSettings(_Section):
+    max_attempts: int = Field(8, ge=1)
+    concurrency: int = Field(50, ge=1)
+    # Whether the user's quiet hours hold this channel's messages back; unset means the
+    # channel's default: yes for the interruptive ones (sms, push).
+    quiet_hours: bool | None = None
+    timeout_seconds: float = Field(15, gt=0)
+    # A claimed delivery whose worker died is taken again once its lease runs out; it must
+    # outlast the slowest send (timeout_seconds) or two workers could send at once.
+    lease_seconds: float = Field(60, gt=0)
+    retry_base_seconds: float = Field(2, gt=0)
+    retry_cap_seconds: float = Field(3600, gt=0)
+
+
+class ProviderSettings(BaseModel):
+    """Common fields; each provider module validates the rest of its table itself."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str
+    name: str | None = None
+
+
+class WebhookSettings(_Section):
+    allow_networks: list[str] = []
+    timeout_seconds: float = Field(15, gt=0)
+    retry_schedule_seconds: list[float] = [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
+    rotation_overlap_seconds: int = Field(86400, ge=0)
+
+
+class PipelineSettings(_Section):
+    # How often idle loops look for work written by other processes or coming due; work
+    # written in this process wakes them at once.
+    poll_seconds: float = Field(0.5, gt=0)
+    # Events the orchestrator takes at once: larger batches cost fewer commits, smaller ones
+    # let urgent work overtake a broadcast sooner.
+    batch_size: int = Field(200, ge=1, le=5000)
+    # Orchestrating a batch takes well under a second; if its process dies, the batch's events
+    # are claimed again after this long.
+    event_lease_seconds: float = Field(10, gt=0)
+    # Deliveries held by quiet hours leave spread over this long after the window ends.
+    quiet_hours_spread_seconds: float = Field(300, ge=0)
+
+
+class LoggingSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Settings(_Section):
+    database: DatabaseSettings = DatabaseSettings()
+    transport: TransportSettings = TransportSettings()
+    redis: RedisSettings = RedisSettings()
+    dedupe: DedupeSettings = DedupeSettings()
+    categories: dict[str, CategorySettings] = {}
+    server: ServerSettings = ServerSettings()
+    auth: AuthSettings = AuthSettings()
+    channels: dict[Channel, ChannelSettings] = {}
+    providers: dict[Channel, list[ProviderSettings]] = {}
+    webhooks: WebhookSettings = WebhookSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    def channel(self, channel: Channel) -> ChannelSettings:
+        return self.channels.get(channel) or ChannelSettings()
+
+    def quiet_channels(self) -> frozenset[Channel]:
+        interruptive = {Channel.SMS, Channel.PUSH}
+        return frozenset(
+            channel
+            for channel in Channel
+            if (self.channel(channel).quiet_hours is True)
+            or (self.channel(channel).quiet_hours is None and channel in interruptive)
+        )
+
+
+# Short names documented in CONTRACT.md; any other key is FRONTDESK_SECTION__KEY.
+_ENV_ALIASES = {
+    "FRONTDESK_DATABASE_URL": ("database", "url"),
+    "FRONTDESK_TRANSPORT": ("transport", "url"),
+    "FRONTDESK_REDIS_URL": ("redis", "url"),
+    "FRONTDESK_ADMIN_KEY": ("auth", "admin_key"),
+    "FRONTDESK_PUBLIC_URL": ("server", "public_url"),
+    "FRONTDESK_LOG_LEVEL": ("logging", "level"),
+}
+_NOT_SETTINGS = {"FRONTDESK_CONFIG"}
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    if environ.get("FRONTDESK_CONFIG"):
+        return Path(environ["FRONTDESK_CONFIG"])
+    default = Path("frontdesk.toml")
+    return default if default.is_file() else None
+
+
+def load_settings(
+    explicit_path: str | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, merge and validate; raise ConfigError naming the offending key."""
+    environ = os.environ if environ is None else environ
+    path = config_path(explicit_path, environ)
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    for name, value in environ.items():
+        if name.startswith("FRONTDESK_") and name not in _NOT_SETTINGS:
+            # The short names all stand for text (URLs, a key, a level): a key of digits or
+            # "true" must stay a string, so only FRONTDESK_SECTION__KEY values are read as TOML.
+            parsed = value if name in _ENV_ALIASES else _parse_env_value(value)
+            _set_path(raw, _env_key_path(name), parsed)
+    resolved = _interpolate(raw, environ, ())
+    try:
+        return Settings.model_validate(resolved)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+            for item in error.errors()
+        )
+        source = f" (in {path} or FRONTDESK_* variables)" if path else ""
+        raise ConfigError(f"invalid configuration{source}: {problems}") from None
+
+
+def _env_key_path(name: str) -> tuple[str, ...]:
+    if name in _ENV_ALIASES:
+        return _ENV_ALIASES[name]
+    parts = tuple(part.lower() for part in name.removeprefix("FRONTDESK_").split("__"))
+    if len(parts) < 2 or not all(parts):
+        raise ConfigError(
+            f"environment variable {name} is not a setting: use FRONTDESK_SECTION__KEY "
+            f"or one of {', '.join(sorted(_ENV_ALIASES))}"
+        )
+    return parts
+
+
+def _parse_env_value(value: str) -> Any:
+    """Numbers, booleans and arrays are read as TOML; anything else stays a string."""
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def _set_path(target: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for part in path[:-1]:
+        target = target.setdefault(part, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"{'.'.join(path)}: {part} is not a table")
+    target[path[-1]] = value
+
+
+def _interpolate(value: Any, environ: Mapping[str, str], where: tuple[str, ...]) -> Any:
+    if isinstance(value, dict):
+        return {key: _interpolate(item, environ, (*where, key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(item, environ, (*where, str(i))) for i, item in enumerate(value)]
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in environ:
+                raise ConfigError(f"{'.'.join(where)}: environment variable {name} is not set")
+            return environ[name]
+
+        return _REFERENCE.sub(substitute, value)
+    return value

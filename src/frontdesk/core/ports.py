@@ -1,0 +1,233 @@
+"""The small interfaces the pipeline depends on; adapters implement them, bootstrap wires them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
+
+from frontdesk.core.models import (
+    AuditEntry,
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    InboxItem,
+    Notification,
+    TemplateVersion,
+    User,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """What a provider is asked to send: rendered content for one recipient on one channel."""
+
+    delivery_id: str
+    notification_id: str
+    user_id: str
+    channel: Channel
+    recipient: str | None
+    content: dict[str, Any]
+    # Providers that accept an idempotency key get this, so a retried send is not a second send.
+    idempotency_key: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """A provider accepted the message. ``raw`` is its answer, redacted, for the audit."""
+
+    provider: str
+    provider_message_id: str | None = None
+    status: DeliveryStatus = DeliveryStatus.SENT
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """Sends one message; raises RetryableError or PermanentError. Never sleeps, retries, audits."""
+
+    name: str
+
+    async def send(self, message: OutboundMessage) -> SendResult: ...
+
+
+@runtime_checkable
+class BatchProvider(Provider, Protocol):
+    """A provider whose sending is a local write (the inbox, the sandbox): one call, and one
+    commit, for a whole batch. Each message gets its own result or error, in order."""
+
+    async def send_batch(
+        self, messages: Sequence[OutboundMessage]
+    ) -> Sequence[SendResult | Exception]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxMessage:
+    id: str
+    delivery_id: str
+    notification_id: str
+    channel: Channel
+    recipient: str | None
+    content: dict[str, Any]
+    headers: dict[str, str]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """How one attempt ended, written by the worker in one step with its audit entries.
+
+    ``attempt`` fences the write: an outcome from a worker whose lease was taken over by
+    another is ignored.
+    """
+
+    delivery_id: str
+    attempt: int
+    status: DeliveryStatus
+    at: datetime
+    audit: tuple[AuditEntry, ...]
+    provider: str | None = None
+    provider_message_id: str | None = None
+    reason: str | None = None
+    last_error: str | None = None
+    available_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Orchestration:
+    """Everything the orchestrator decided for one notification, committed together."""
+
+    notification_id: str
+    deliveries: tuple[Delivery, ...]
+    audit: tuple[AuditEntry, ...]
+
+
+class InboxStore(Protocol):
+    async def add_inbox_items(self, items: Sequence[InboxItem]) -> list[bool]:
+        """Store each item unless its delivery already has one; True where it was added."""
+        ...
+
+
+class SandboxStore(Protocol):
+    async def record_sandbox_messages(self, messages: Sequence[SandboxMessage]) -> None: ...
+
+
+class TemplateSource(Protocol):
+    async def get_template_version(
+        self, template_id: str, version: int | None = None
+    ) -> TemplateVersion: ...
+
+    async def latest_template_versions(
+        self, template_ids: list[str]
+    ) -> dict[str, TemplateVersion]: ...
+
+
+class QueueStore(Protocol):
+    """The store's side of the embedded transport: events and deliveries claimed by lease."""
+
+    async def claim_notifications(self, limit: int, lease_seconds: float) -> list[Notification]: ...
+
+    async def claim_deliveries(
+        self, channel: Channel, limit: int, lease_seconds: float
+    ) -> list[Delivery]: ...
+
+
+class BroadcastStore(Protocol):
+    """The store's side of topics: broadcasts admitted, then fanned out chunk by chunk."""
+
+    async def admit_broadcast(
+        self, broadcast: dict[str, Any], dedupe_key: str, payload_hash: str, expires_at: datetime
+    ) -> AdmissionResult: ...
+
+    async def claim_broadcast(self, lease_seconds: float) -> dict[str, Any] | None: ...
+
+    async def subscribers_after(self, topic: str, cursor: str | None, limit: int) -> list[str]: ...
+
+    async def save_fanout_chunk(
+        self,
+        broadcast_id: str,
+        admissions: Sequence[Admission],
+        cursor: str | None,
+        done: bool,
+        lease_seconds: float,
+    ) -> list[AdmissionResult]: ...
+
+
+class Transport(Protocol):
+    """The event log and the per-channel delivery queues."""
+
+    async def claim_events(self, limit: int, lease_seconds: float) -> list[Notification]: ...
+
+    async def claim_deliveries(
+        self, channel: Channel, limit: int, lease_seconds: float
+    ) -> list[Delivery]: ...
+
+    def events_appended(self) -> None:
+        """Ingest committed new events: wake the orchestrator now, not at its next poll."""
+
+    def deliveries_ready(self, channels: Sequence[Channel]) -> None:
+        """New or released work on these channels: wake their workers."""
+
+    async def wait_for_events(self, max_wait_seconds: float) -> None: ...
+
+    async def wait_for_deliveries(self, channel: Channel, max_wait_seconds: float) -> None: ...
+
+
+class InboxFeed(Protocol):
+    """Tells open inbox streams that a user's inbox changed."""
+
+    def publish(self, user_id: str) -> None: ...
+
+    def subscribe(self, user_id: str) -> AsyncIterator[None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A notification ingest wants stored, with the idempotency key that guards it."""
+
+    notification: Notification
+    dedupe_key: str
+    payload_hash: str
+    dedupe_expires_at: datetime
+    lane: int
+    broadcast_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionResult:
+    """``accepted``: stored now; ``duplicate``: the key is known with this payload (the original
+    id is given); ``conflict``: the key is known with another payload."""
+
+    notification_id: str
+    outcome: str
+
+
+class PipelineStore(InboxStore, SandboxStore, TemplateSource, BroadcastStore, Protocol):
+    """What ingest, the orchestrator and the workers need from the store."""
+
+    async def get_users(self, user_ids: list[str]) -> dict[str, User]: ...
+
+    async def existing_user_ids(self, user_ids: list[str]) -> set[str]: ...
+
+    async def suppressed(self, addresses: Iterable[tuple[str, str]]) -> set[tuple[str, str]]: ...
+
+    async def delivery_statuses(self, delivery_ids: list[str]) -> dict[str, str]: ...
+
+    async def admit(self, admissions: Sequence[Admission]) -> list[AdmissionResult]: ...
+
+    async def save_orchestrations(self, orchestrations: Sequence[Orchestration]) -> None: ...
+
+    async def save_outcomes(self, outcomes: Sequence[DeliveryOutcome]) -> list[bool]:
+        """Apply each outcome unless its attempt was fenced off; True where applied."""
+        ...

@@ -1,0 +1,1 @@
+"""The roles, in the order a notification travels: ingest, orchestrator, worker."""

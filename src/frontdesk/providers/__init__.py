@@ -1,0 +1,1 @@
+"""One module per provider, each behind core.ports.Provider."""

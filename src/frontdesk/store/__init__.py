@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy tables and the SQL store for SQLite and PostgreSQL, with migrations."""

@@ -1,0 +1,361 @@
+"""Deliveries: written by the orchestrator, claimed and settled by workers, redriven by operators.
+
+In the embedded transport the deliveries table is also each channel's queue (see tables.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement, TextClause
+
+from frontdesk.core.models import (
+    Actor,
+    AuditType,
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    Notification,
+    delivery_audit,
+    lane,
+)
+from frontdesk.core.ports import DeliveryOutcome, Orchestration
+from frontdesk.errors import Conflict, NotFound
+from frontdesk.store import tables as t
+from frontdesk.store.base import StoreBase
+from frontdesk.store.rows import (
+    audit_to_row,
+    delivery_from_row,
+    delivery_to_row,
+    notification_from_row,
+)
+
+_REDRIVEN = "redriven from the dead-letter list"
+# Literal, so that SQLite uses the partial index ix_deliveries_dead (see tables.py).
+_IS_DEAD = text("deliveries.status = 'dead'")
+_IS_STANDBY = text("deliveries.status = 'deferred'")
+_DELIVERY_COLUMNS = tuple(column.name for column in t.deliveries.c)
+_NOTIFICATION_COLUMNS = ("id", "request", "template_version", "created_at")
+
+
+class DeliveryRecords(StoreBase):
+    async def claim_notifications(self, limit: int, lease_seconds: float) -> list[Notification]:
+        """Lease pending events (notifications not yet orchestrated), oldest first."""
+        now = self._clock.now()
+        time = self._driver.time
+        async with self._engines.writer.begin() as connection:
+            rows = await self._driver.fetch(
+                connection,
+                "UPDATE notifications SET lease_until = ? WHERE id IN ("
+                " SELECT id FROM notifications WHERE orchestrated_at IS NULL"
+                " AND (lease_until IS NULL OR lease_until < ?)"
+                f" ORDER BY lane, created_at LIMIT ?{self._skip_locked}"
+                f") RETURNING {', '.join(_NOTIFICATION_COLUMNS)}",
+                (time(now + timedelta(seconds=lease_seconds)), time(now), limit),
+            )
+        claimed = [
+            notification_from_row(
+                {
+                    "id": row[0],
+                    "request": self._driver.parse_json(row[1]),
+                    "template_version": row[2],
+                    "created_at": self._driver.parse_time(row[3]),
+                }
+            )
+            for row in rows
+        ]
+        claimed.sort(key=lambda notification: notification.created_at)
+        return claimed
+
+    @property
+    def _skip_locked(self) -> str:
+        return " FOR UPDATE SKIP LOCKED" if self._engines.dialect == "postgresql" else ""
+
+    async def save_orchestrations(self, orchestrations: Sequence[Orchestration]) -> None:
+        """Deliveries, audit and the event's completion in one commit. A replayed event finds its
+        deliveries already there (unique per notification and channel) and adds nothing."""
+        now = self._clock.now()
+        notification_ids = [o.notification_id for o in orchestrations]
+        async with self._engines.writer.begin() as connection:
+            existing = await self._existing_deliveries(connection, notification_ids)
+            deliveries = [
+                d
+                for o in orchestrations
+                for d in o.deliveries
+                if (d.notification_id, d.channel.value) not in existing
+            ]
+            audit = [
+                a
+                for o in orchestrations
+                for a in o.audit
+                if a.channel is None or (o.notification_id, a.channel.value) not in existing
+            ]
+            await self._driver.insert(
+                connection, t.deliveries, [delivery_to_row(d) for d in deliveries]
+            )
+            await self._driver.insert(connection, t.audit_entries, [audit_to_row(a) for a in audit])
+            for chunk in self._chunks(notification_ids):
+                await connection.execute(
+                    update(t.notifications)
+                    .where(t.notifications.c.id.in_(chunk))
+                    .values(orchestrated_at=now, lease_until=None)
+                )
+
+    async def _existing_deliveries(
+        self, connection: AsyncConnection, notification_ids: list[str]
+    ) -> set[tuple[str, str]]:
+        existing: set[tuple[str, str]] = set()
+        for chunk in self._chunks(notification_ids):
+            rows = await connection.execute(
+                select(t.deliveries.c.notification_id, t.deliveries.c.channel).where(
+                    t.deliveries.c.notification_id.in_(chunk)
+                )
+            )
+            existing.update((row.notification_id, row.channel) for row in rows)
+        return existing
+
+    async def claim_deliveries(
+        self, channel: Channel, limit: int, lease_seconds: float
+    ) -> list[Delivery]:
+        """Lease due deliveries of one channel, most urgent lane first, and audit each attempt.
+
+        A delivery whose lease ran out (its worker died mid-send) is due again. The status
+        conditions are literal SQL: SQLite uses the partial indexes of tables.py only when the
+        query's condition visibly matches theirs; with bound values it scans the backlog.
+        """
+        now = self._clock.now()
+        time = self._driver.time
+        lease_until = time(now + timedelta(seconds=lease_seconds))
+        due = (
+            "SELECT id FROM deliveries WHERE channel = ? AND status = 'sending'"
+            " AND lease_until < ? ORDER BY lease_until",
+            "SELECT id FROM deliveries WHERE channel = ? AND status IN ('queued', 'deferred')"
+            " AND available_at <= ? ORDER BY lane, available_at",
+        )
+        claimed: list[Delivery] = []
+        async with self._engines.writer.begin() as connection:
+            for query in due:
+                wanted = limit - len(claimed)
+                if wanted <= 0:
+                    break
+                rows = await self._driver.fetch(
+                    connection,
+                    "UPDATE deliveries SET status = 'sending', attempts = attempts + 1,"
+                    f" lease_until = ?, updated_at = ? WHERE id IN ({query} LIMIT ?"
+                    f"{self._skip_locked}) RETURNING {', '.join(_DELIVERY_COLUMNS)}",
+                    (lease_until, time(now), channel.value, time(now), wanted),
+                )
+                claimed.extend(self._delivery(row) for row in rows)
+            await self._driver.insert(
+                connection,
+                t.audit_entries,
+                [
+                    audit_to_row(
+                        delivery_audit(
+                            delivery,
+                            AuditType.ATTEMPT_STARTED,
+                            Actor.WORKER,
+                            now,
+                            f"attempt {delivery.attempts} of {delivery.max_attempts}",
+                        )
+                    )
+                    for delivery in claimed
+                ],
+            )
+        claimed.sort(key=lambda d: (lane(d.priority, d.category), d.available_at))
+        return claimed
+
+    def _delivery(self, row: Sequence[Any]) -> Delivery:
+        values = dict(zip(_DELIVERY_COLUMNS, row, strict=True))
+        for name in ("available_at", "lease_until", "expires_at", "created_at", "updated_at"):
+            values[name] = self._driver.parse_time(values[name])
+        values["content"] = self._driver.parse_json(values["content"])
+        return delivery_from_row(values)
+
+    async def save_outcomes(self, outcomes: Sequence[DeliveryOutcome]) -> list[bool]:
+        return [bool(applied) for applied in await self._committer.submit_many("outcome", outcomes)]
+
+    async def _save_outcome_batch(
+        self, connection: AsyncConnection, outcomes: Sequence[DeliveryOutcome]
+    ) -> list[bool]:
+        d = t.deliveries
+        current: dict[str, tuple[str, int]] = {}
+        chained: dict[str, tuple[str, int, str]] = {}
+        for chunk in self._chunks([o.delivery_id for o in outcomes]):
+            rows = await connection.execute(
+                select(
+                    d.c.id, d.c.status, d.c.attempts, d.c.sequence, d.c.notification_id, d.c.channel
+                ).where(d.c.id.in_(chunk))
+            )
+            for row in rows:
+                current[row.id] = (row.status, row.attempts)
+                if row.sequence is not None:
+                    chained[row.id] = (row.notification_id, row.sequence, row.channel)
+        # Fencing: only the worker holding the latest attempt may settle it.
+        applied = [
+            current.get(o.delivery_id) == (DeliveryStatus.SENDING.value, o.attempt)
+            for o in outcomes
+        ]
+        valid = [o for o, ok in zip(outcomes, applied, strict=True) if ok]
+        time = self._driver.time
+        await self._driver.execute_many(
+            connection,
+            "UPDATE deliveries SET status = ?, provider = ?, provider_message_id = ?, reason = ?,"
+            " last_error = ?, available_at = ?, lease_until = NULL, updated_at = ? WHERE id = ?",
+            [
+                (
+                    o.status.value,
+                    o.provider,
+                    o.provider_message_id,
+                    o.reason,
+                    o.last_error,
+                    time(o.available_at or o.at),
+                    time(o.at),
+                    o.delivery_id,
+                )
+                for o in valid
+            ],
+        )
+        await self._driver.insert(
+            connection, t.audit_entries, [audit_to_row(a) for o in valid for a in o.audit]
+        )
+        for outcome in valid:
+            if outcome.delivery_id in chained and outcome.status.is_terminal:
+                await self._advance_first_strategy(
+                    connection, *chained[outcome.delivery_id], outcome
+                )
+        return applied
+
+    async def _advance_first_strategy(
+        self,
+        connection: AsyncConnection,
+        notification_id: str,
+        sequence: int,
+        channel: str,
+        outcome: DeliveryOutcome,
+    ) -> None:
+        """Strategy "first": once a channel is sent, the standby ones are skipped; when it
+        does not go out, the next one in order is queued."""
+        d = t.deliveries
+        went_out = outcome.status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
+        if went_out:
+            reason = f"strategy first: already sent by {channel}"
+            which = d.c.sequence > sequence
+            values: dict[str, Any] = {"status": DeliveryStatus.SKIPPED.value, "reason": reason}
+            audit_type = AuditType.SKIPPED
+        else:
+            reason = f"strategy first: {channel} did not go out ({outcome.status.value})"
+            which = d.c.sequence == sequence + 1
+            values = {
+                "status": DeliveryStatus.QUEUED.value,
+                "reason": None,
+                "available_at": outcome.at,
+            }
+            audit_type = AuditType.QUEUED
+        rows = await connection.execute(
+            update(d)
+            .where(d.c.notification_id == notification_id, which, _IS_STANDBY)
+            .values(updated_at=outcome.at, **values)
+            .returning(*d.c)
+        )
+        moved = [delivery_from_row(row) for row in rows.mappings()]
+        if moved:
+            await self._driver.insert(
+                connection,
+                t.audit_entries,
+                [
+                    audit_to_row(delivery_audit(m, audit_type, Actor.WORKER, outcome.at, reason))
+                    for m in moved
+                ],
+            )
+
+    async def delivery_statuses(self, delivery_ids: list[str]) -> dict[str, str]:
+        statuses: dict[str, str] = {}
+        async with self._engines.reader.connect() as connection:
+            for chunk in self._chunks(sorted(set(delivery_ids))):
+                rows = await connection.execute(
+                    select(t.deliveries.c.id, t.deliveries.c.status).where(
+                        t.deliveries.c.id.in_(chunk)
+                    )
+                )
+                statuses.update((row.id, row.status) for row in rows)
+        return statuses
+
+    async def list_dead_letters(
+        self, channel: str | None, after_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        d = t.deliveries
+        query = select(d).where(_IS_DEAD).order_by(d.c.id).limit(limit)
+        if channel:
+            query = query.where(d.c.channel == channel)
+        if after_id:
+            query = query.where(d.c.id > after_id)
+        async with self._engines.reader.connect() as connection:
+            return [dict(row) for row in (await connection.execute(query)).mappings()]
+
+    async def redrive(
+        self,
+        *,
+        fresh_attempts: dict[Channel, int],
+        delivery_id: str | None = None,
+        channel: str | None = None,
+        since: datetime | None = None,
+        actor: Actor = Actor.OPERATOR,
+    ) -> list[Delivery]:
+        """Put dead deliveries back in their queue with a fresh set of attempts. The same
+        delivery row is reused, so a redrive can never make a second delivery."""
+        now = self._clock.now()
+        d = t.deliveries
+        conditions: list[ColumnElement[bool] | TextClause] = [_IS_DEAD]
+        if delivery_id is not None:
+            conditions.append(d.c.id == delivery_id)
+        if channel is not None:
+            conditions.append(d.c.channel == channel)
+        if since is not None:
+            conditions.append(d.c.updated_at >= since)
+        async with self._engines.writer.begin() as connection:
+            if delivery_id is not None:
+                status = await connection.scalar(select(d.c.status).where(d.c.id == delivery_id))
+                if status is None:
+                    raise NotFound(f"no delivery {delivery_id!r}")
+                if status != DeliveryStatus.DEAD.value:
+                    raise Conflict(f"delivery {delivery_id} is {status}, not dead")
+            rows = await connection.execute(
+                update(d)
+                .where(and_(*conditions))
+                .values(
+                    status=DeliveryStatus.QUEUED.value,
+                    max_attempts=d.c.attempts
+                    + case(
+                        {c.value: n for c, n in fresh_attempts.items()},
+                        value=d.c.channel,
+                        else_=1,
+                    ),
+                    available_at=now,
+                    reason=None,
+                    updated_at=now,
+                )
+                .returning(*d.c)
+            )
+            redriven = [delivery_from_row(row) for row in rows.mappings()]
+            if redriven:
+                await connection.execute(
+                    t.audit_entries.insert(),
+                    [
+                        audit_to_row(
+                            delivery_audit(
+                                x,
+                                AuditType.REDRIVEN,
+                                actor,
+                                now,
+                                "redriven from the dead-letter list",
+                            )
+                        )
+                        for x in redriven
+                    ],
+                )
+        return redriven

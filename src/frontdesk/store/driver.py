@@ -1,0 +1,128 @@
+"""Hot-path statements handed to the driver as plain tuples.
+
+SQLAlchemy's per-row parameter processing costs more than the database's own insert (about
+55,000 rows/s against 150,000 on SQLite here). At thousands of notifications a second, some
+fifteen rows each, the hot paths write through ``exec_driver_sql``: the statement text is built
+once per table and columns, and values are converted by a few cheap functions below. Reads and
+everything off the hot path stay in SQLAlchemy Core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import JSON, Table
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from frontdesk.store.tables import UtcDateTime
+
+Convert = Callable[[Any], Any]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    """The text SQLAlchemy itself stores for SQLite DATETIME: naive UTC, microseconds."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+class DriverStatements:
+    def __init__(self, dialect: str) -> None:
+        self._sqlite = dialect == "sqlite"
+        self.time: Convert = self._sqlite_time if self._sqlite else _same
+        self._last_time: tuple[datetime | None, str | None] = (None, None)
+        self._inserts: dict[tuple[str, tuple[str, ...], bool], tuple[str, list[Convert]]] = {}
+        self._texts: dict[str, str] = {}
+
+    def _sqlite_time(self, value: datetime | None) -> str | None:
+        # A batch stamps most of its rows with the same instant: format it once.
+        if value is self._last_time[0]:
+            return self._last_time[1]
+        text = _sqlite_time(value)
+        self._last_time = (value, text)
+        return text
+
+    def parse_time(self, value: Any) -> datetime | None:
+        if value is None or isinstance(value, datetime):
+            return value
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+    @staticmethod
+    def parse_json(value: Any) -> Any:
+        return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+    def sql(self, text: str) -> str:
+        """``?`` placeholders, numbered for asyncpg (``$1``) on PostgreSQL."""
+        if self._sqlite:
+            return text
+        numbered = self._texts.get(text)
+        if numbered is None:
+            parts = text.split("?")
+            numbered = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
+            self._texts[text] = numbered
+        return numbered
+
+    async def insert(
+        self,
+        connection: AsyncConnection,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        ignore_conflicts: bool = False,
+    ) -> None:
+        if not rows:
+            return
+        columns = tuple(rows[0])
+        statement, converters = self._insert_statement(table, columns, ignore_conflicts)
+        converted = [
+            tuple(convert(row[name]) for name, convert in zip(columns, converters, strict=True))
+            for row in rows
+        ]
+        await connection.exec_driver_sql(statement, converted)
+
+    def _insert_statement(
+        self, table: Table, columns: tuple[str, ...], ignore_conflicts: bool
+    ) -> tuple[str, list[Convert]]:
+        key = (table.name, columns, ignore_conflicts)
+        cached = self._inserts.get(key)
+        if cached is None:
+            placeholders = ", ".join("?" * len(columns))
+            text = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})"
+            if ignore_conflicts:
+                text += " ON CONFLICT DO NOTHING"
+            cached = (self.sql(text), [self._converter(table, name) for name in columns])
+            self._inserts[key] = cached
+        return cached
+
+    def _converter(self, table: Table, name: str) -> Convert:
+        column_type = table.c[name].type
+        if isinstance(column_type, UtcDateTime):
+            return self.time
+        if isinstance(column_type, JSON):
+            return _json_text
+        return _same
+
+    async def execute_many(
+        self, connection: AsyncConnection, text: str, rows: Sequence[Sequence[Any]]
+    ) -> None:
+        if rows:
+            await connection.exec_driver_sql(self.sql(text), list(rows))
+
+    async def fetch(
+        self, connection: AsyncConnection, text: str, params: Sequence[Any]
+    ) -> list[Sequence[Any]]:
+        result = await connection.exec_driver_sql(self.sql(text), tuple(params))
+        return list(result.all())

@@ -1,0 +1,1 @@
+"""Event log and per-channel queues: embedded (in the store) or Kafka."""

@@ -1,0 +1,104 @@
+"""A real frontdesk instance serving HTTP on a loopback port, inside the test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from frontdesk.bootstrap import Frontdesk, build, ensure_admin_key
+from frontdesk.config import load_settings
+from frontdesk.core.ports import Clock
+from tests.support.client import Api
+from tests.support.databases import create_postgres_database, drop_postgres_database, sqlite_url
+
+ADMIN_KEY = "fd_test_admin_key_0123456789abcdef"
+
+# Fast loops and short backoff so behaviour shows within a test's patience.
+TEST_ENVIRONMENT = {
+    "FRONTDESK_ADMIN_KEY": ADMIN_KEY,
+    "FRONTDESK_PIPELINE__POLL_SECONDS": "0.05",
+    "FRONTDESK_DATABASE__SQLITE_SYNCHRONOUS": "NORMAL",
+    "FRONTDESK_CATEGORIES__MARKETING__FREQUENCY_CAP": "{ count = 3, per_seconds = 86400 }",
+}
+FAST_CHANNELS = {
+    channel: {
+        "max_attempts": 3,
+        "retry_base_seconds": 0.05,
+        "retry_cap_seconds": 0.2,
+        "timeout_seconds": 1.0,
+        "lease_seconds": 5.0,
+    }
+    for channel in ("email", "sms", "push", "in_app", "webhook")
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_settings(database_url: str, extra: Mapping[str, str] | None = None) -> Any:
+    environment = {**TEST_ENVIRONMENT, "FRONTDESK_DATABASE_URL": database_url, **(extra or {})}
+    for channel, values in FAST_CHANNELS.items():
+        for key, value in values.items():
+            environment.setdefault(
+                f"FRONTDESK_CHANNELS__{channel.upper()}__{key.upper()}", str(value)
+            )
+    return load_settings(None, environment)
+
+
+@asynccontextmanager
+async def running_instance(
+    database_url: str, clock: Clock | None = None
+) -> AsyncIterator[tuple[Frontdesk, str]]:
+    instance = await build(test_settings(database_url), clock=clock)
+    await ensure_admin_key(instance)
+    instance.start({"orchestrator", "worker"})
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            instance.app(),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+    )
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield instance, f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving
+        await instance.stop()
+
+
+@asynccontextmanager
+async def instance_of_its_own(
+    store: str, directory: Path, clock: Clock | None = None
+) -> AsyncIterator[tuple[Api, Frontdesk]]:
+    """A fresh database and an instance serving it, with an admin client; dropped afterwards."""
+    url = sqlite_url(directory) if store == "sqlite" else await create_postgres_database()
+    try:
+        async with (
+            running_instance(url, clock) as (instance, base_url),
+            httpx.AsyncClient(
+                base_url=base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
+            ) as http,
+        ):
+            yield Api(http), instance
+    finally:
+        if store == "postgresql":
+            await drop_postgres_database(url)

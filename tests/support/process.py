@@ -1,0 +1,71 @@
+"""frontdesk as a real operating-system process, for tests that kill it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+
+import httpx
+
+from tests.support.instance import ADMIN_KEY, free_port
+
+
+class ServerProcess:
+    """``frontdesk serve`` in a child process on a loopback port."""
+
+    def __init__(self, database_url: str, extra_environment: Mapping[str, str] | None = None):
+        self.database_url = database_url
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.environment = {
+            **os.environ,
+            "FRONTDESK_DATABASE_URL": database_url,
+            "FRONTDESK_ADMIN_KEY": ADMIN_KEY,
+            "FRONTDESK_LOG_LEVEL": "warning",
+            "FRONTDESK_PIPELINE__POLL_SECONDS": "0.05",
+            **(extra_environment or {}),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "frontdesk", "serve", "--port", str(self.port)],
+            env=self.environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"frontdesk serve exited with {self.process.returncode}")
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("frontdesk serve did not become ready within 30s")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash or an OOM kill."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
+        )
