@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from frontdesk.core.urgency import urgent_if
+from frontdesk.store.engine import Engines, create_engines
 from frontdesk.store.group_commit import GroupCommitter
 
 POISON = "poison"
@@ -35,27 +37,27 @@ class OutcomeWriter:
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine("sqlite+aiosqlite:///" + str(tmp_path / "group_commit.db"))
-    async with engine.begin() as connection:
+async def engines(tmp_path: Path) -> AsyncIterator[Engines]:
+    engines = create_engines("sqlite:///" + str(tmp_path / "group_commit.db"))
+    async with engines.write() as connection:
         await connection.execute(
             text(
                 "CREATE TABLE outcomes (id INTEGER PRIMARY KEY AUTOINCREMENT, label TEXT NOT NULL)"
             )
         )
-    yield engine
-    await engine.dispose()
+    yield engines
+    await engines.dispose()
 
 
-async def stored_labels(engine: AsyncEngine) -> dict[int, str]:
-    async with engine.connect() as connection:
+async def stored_labels(engines: Engines) -> dict[int, str]:
+    async with engines.reader.connect() as connection:
         rows = await connection.execute(text("SELECT id, label FROM outcomes"))
         return {row.id: row.label for row in rows}
 
 
-async def test_a_hundred_concurrent_submits_share_a_few_transactions(engine: AsyncEngine) -> None:
+async def test_a_hundred_concurrent_submits_share_a_few_transactions(engines: Engines) -> None:
     writer = OutcomeWriter()
-    committer = GroupCommitter(engine, {"outcome": writer})
+    committer = GroupCommitter(engines, {"outcome": writer})
 
     await asyncio.gather(*(committer.submit("outcome", f"row-{i}") for i in range(100)))
 
@@ -63,31 +65,31 @@ async def test_a_hundred_concurrent_submits_share_a_few_transactions(engine: Asy
     assert sorted(label for batch in writer.batches for label in batch) == sorted(
         f"row-{i}" for i in range(100)
     )
-    assert len(await stored_labels(engine)) == 100
+    assert len(await stored_labels(engines)) == 100
 
 
-async def test_each_concurrent_caller_gets_the_result_for_its_own_row(engine: AsyncEngine) -> None:
-    committer = GroupCommitter(engine, {"outcome": OutcomeWriter()})
+async def test_each_concurrent_caller_gets_the_result_for_its_own_row(engines: Engines) -> None:
+    committer = GroupCommitter(engines, {"outcome": OutcomeWriter()})
     labels = [f"row-{i}" for i in range(100)]
 
     ids = await asyncio.gather(*(committer.submit("outcome", label) for label in labels))
 
-    stored = await stored_labels(engine)
+    stored = await stored_labels(engines)
     assert [stored[row_id] for row_id in ids] == labels
 
 
-async def test_submit_many_answers_in_the_order_of_its_rows(engine: AsyncEngine) -> None:
-    committer = GroupCommitter(engine, {"outcome": OutcomeWriter()})
+async def test_submit_many_answers_in_the_order_of_its_rows(engines: Engines) -> None:
+    committer = GroupCommitter(engines, {"outcome": OutcomeWriter()})
 
     ids = await committer.submit_many("outcome", ["first", "second", "third"])
 
-    stored = await stored_labels(engine)
+    stored = await stored_labels(engines)
     assert [stored[row_id] for row_id in ids] == ["first", "second", "third"]
 
 
-async def test_a_failing_handler_fails_every_waiter_of_its_flush(engine: AsyncEngine) -> None:
+async def test_a_failing_handler_fails_every_waiter_of_its_flush(engines: Engines) -> None:
     writer = OutcomeWriter()
-    committer = GroupCommitter(engine, {"outcome": writer})
+    committer = GroupCommitter(engines, {"outcome": writer})
 
     results = await asyncio.gather(
         committer.submit("outcome", "before"),
@@ -98,14 +100,32 @@ async def test_a_failing_handler_fails_every_waiter_of_its_flush(engine: AsyncEn
 
     assert len(writer.batches) == 1
     assert all(isinstance(result, RuntimeError) for result in results)
-    assert await stored_labels(engine) == {}
+    assert await stored_labels(engines) == {}
 
 
-async def test_a_submit_after_a_failed_flush_is_committed(engine: AsyncEngine) -> None:
-    committer = GroupCommitter(engine, {"outcome": OutcomeWriter()})
+async def test_a_submit_after_a_failed_flush_is_committed(engines: Engines) -> None:
+    committer = GroupCommitter(engines, {"outcome": OutcomeWriter()})
     with pytest.raises(RuntimeError):
         await committer.submit("outcome", POISON)
 
     row_id = await committer.submit("outcome", "recovered")
 
-    assert await stored_labels(engine) == {row_id: "recovered"}
+    assert await stored_labels(engines) == {row_id: "recovered"}
+
+
+async def test_urgent_rows_are_committed_ahead_of_the_bulk_waiting_with_them(
+    engines: Engines,
+) -> None:
+    writer = OutcomeWriter()
+    committer = GroupCommitter(engines, {"outcome": writer})
+
+    async def urgent(label: str) -> int:
+        with urgent_if(True):
+            return int(await committer.submit("outcome", label))
+
+    await asyncio.gather(
+        *(committer.submit("outcome", f"bulk-{i}") for i in range(3)), urgent("receipt")
+    )
+
+    assert writer.batches[0] == ["receipt"]
+    assert sorted(writer.batches[1]) == ["bulk-0", "bulk-1", "bulk-2"]

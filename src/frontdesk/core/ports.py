@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -136,7 +136,9 @@ class TemplateSource(Protocol):
 class QueueStore(Protocol):
     """The store's side of the embedded transport: events and deliveries claimed by lease."""
 
-    async def claim_notifications(self, limit: int, lease_seconds: float) -> list[Notification]: ...
+    async def claim_notifications(
+        self, limit: int, lease_seconds: float, lanes: Collection[int]
+    ) -> list[Notification]: ...
 
     async def claim_deliveries(
         self, channel: Channel, limit: int, lease_seconds: float
@@ -167,7 +169,9 @@ class BroadcastStore(Protocol):
 class Transport(Protocol):
     """The event log and the per-channel delivery queues."""
 
-    async def claim_events(self, limit: int, lease_seconds: float) -> list[Notification]: ...
+    async def claim_events(
+        self, limit: int, lease_seconds: float, lanes: Collection[int]
+    ) -> list[Notification]: ...
 
     async def claim_deliveries(
         self, channel: Channel, limit: int, lease_seconds: float
@@ -179,7 +183,8 @@ class Transport(Protocol):
     def deliveries_ready(self, channels: Sequence[Channel]) -> None:
         """New or released work on these channels: wake their workers."""
 
-    async def wait_for_events(self, max_wait_seconds: float) -> None: ...
+    async def wait_for_events(self, max_wait_seconds: float, lanes: Collection[int]) -> None:
+        """Until events are appended (to any lane) or the wait is over."""
 
     async def wait_for_deliveries(self, channel: Channel, max_wait_seconds: float) -> None: ...
 

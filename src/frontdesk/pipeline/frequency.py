@@ -65,7 +65,9 @@ class FrequencyLedger:
                 activity[user_id].sends.setdefault((channel, category), deque()).append(at)
             for user_id, collapse_key, notification_id, at in sorted(keyed, key=lambda k: k[3]):
                 activity[user_id].first_by_key.setdefault(collapse_key, (notification_id, at))
-            self._users.update(activity)
+            for user_id, seeded in activity.items():
+                # Another batch may have seeded (and counted for) this user meanwhile.
+                self._users.setdefault(user_id, seeded)
         while len(self._users) > max(self._max_users, len(wanted)):
             self._users.popitem(last=False)
 

@@ -12,6 +12,7 @@ import orjson
 
 from frontdesk.core.models import Notification, NotificationRequest, TemplateVersion, lane
 from frontdesk.core.ports import Admission, AdmissionResult, Clock, PipelineStore, Transport
+from frontdesk.core.urgency import URGENT_LANES, urgent_if
 from frontdesk.errors import Conflict, FieldError, FrontdeskError, InvalidInput
 from frontdesk.ids import Prefix, new_id
 from frontdesk.pipeline.templates import TemplateCatalog
@@ -89,7 +90,8 @@ class Ingest:
             template = templates[request.template]
             outcomes.append(None)
             admissions.append(admission(request, template, now, self._dedupe_window))
-        admitted = iter(await self._store.admit(admissions) if admissions else [])
+        with urgent_if(any(a.lane in URGENT_LANES for a in admissions)):
+            admitted = iter(await self._store.admit(admissions) if admissions else [])
         results = [outcome or _result(next(admitted)) for outcome in outcomes]
         if any(isinstance(r, IngestResult) and not r.duplicate for r in results):
             self._transport.events_appended()

@@ -40,6 +40,7 @@ from frontdesk.core.rules import (
     select_channels,
 )
 from frontdesk.core.tokens import Links
+from frontdesk.core.urgency import BULK_LANES, URGENT_LANES, urgent_if
 from frontdesk.ids import Prefix, new_id
 from frontdesk.logs import get_logger
 from frontdesk.pipeline.frequency import FrequencyLedger
@@ -102,19 +103,25 @@ class Orchestrator:
         self._ledger = ledger
 
     async def run(self, stopping: asyncio.Event) -> None:
+        """Urgent lanes have a loop of their own: an order confirmation is planned at once, not
+        after the broadcast batch in progress."""
+        await asyncio.gather(self._drain(URGENT_LANES, stopping), self._drain(BULK_LANES, stopping))
+
+    async def _drain(self, lanes: frozenset[int], stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             try:
-                handled = await self.process_batch()
+                with urgent_if(lanes == URGENT_LANES):
+                    handled = await self.process_batch(lanes)
             except Exception:
                 log.exception("orchestrator batch failed; its events will be claimed again")
                 handled = 0
                 await asyncio.sleep(self._settings.poll_seconds)
             if handled == 0:
-                await self._transport.wait_for_events(self._settings.poll_seconds)
+                await self._transport.wait_for_events(self._settings.poll_seconds, lanes)
 
-    async def process_batch(self) -> int:
+    async def process_batch(self, lanes: frozenset[int]) -> int:
         notifications = await self._transport.claim_events(
-            self._settings.batch_size, self._settings.lease_seconds
+            self._settings.batch_size, self._settings.lease_seconds, lanes
         )
         if not notifications:
             return 0

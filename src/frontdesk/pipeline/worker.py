@@ -34,6 +34,7 @@ from frontdesk.core.ports import (
 )
 from frontdesk.core.retry import Backoff, PermanentError, RetryableError
 from frontdesk.core.rules import addresses, screen
+from frontdesk.core.urgency import any_urgent, urgent_if
 from frontdesk.logs import get_logger
 from frontdesk.metrics import Metrics
 
@@ -88,9 +89,11 @@ class ChannelWorker:
                     await slot_freed.wait()
                     continue
                 try:
-                    claimed = await self._transport.claim_deliveries(
-                        self.channel, free, self._settings.lease_seconds
-                    )
+                    # Claims are short, and where urgent work is picked out of the queue.
+                    with urgent_if(True):
+                        claimed = await self._transport.claim_deliveries(
+                            self.channel, free, self._settings.lease_seconds
+                        )
                 except Exception:
                     log.exception("claim failed", channel=self.channel.value)
                     claimed = []
@@ -109,19 +112,23 @@ class ChannelWorker:
                     for start in range(0, len(claimed), size):
                         batch = claimed[start : start + size]
                         self._start(
-                            self.deliver_batch(self._batch_provider, batch), len(batch), slot_freed
+                            self.deliver_batch(self._batch_provider, batch), batch, slot_freed
                         )
                 else:
                     for delivery in claimed:
-                        self._start(self.deliver(delivery), 1, slot_freed)
+                        self._start(self.deliver(delivery), [delivery], slot_freed)
         finally:
             # What is still in flight finishes (or its lease runs out and another worker takes it).
             if self._in_flight:
                 await asyncio.wait(self._in_flight, timeout=self._settings.timeout_seconds)
 
     def _start(
-        self, work: Coroutine[Any, Any, None], weight: int, slot_freed: asyncio.Event
+        self,
+        work: Coroutine[Any, Any, None],
+        deliveries: list[Delivery],
+        slot_freed: asyncio.Event,
     ) -> None:
+        weight = len(deliveries)
         self._busy += weight
 
         def finished(task: asyncio.Task[None]) -> None:
@@ -129,7 +136,8 @@ class ChannelWorker:
             self._busy -= weight
             slot_freed.set()
 
-        task = asyncio.create_task(work)
+        with urgent_if(any_urgent(deliveries)):  # the task keeps the urgency it was started with
+            task = asyncio.create_task(work)
         self._in_flight.add(task)
         task.add_done_callback(finished)
 

@@ -28,7 +28,7 @@ class AccountRecords(StoreBase):
         """Returns (key id, the key itself); only its hash is stored."""
         key = f"fd_{secrets.token_urlsafe(32)}"
         key_id = new_id(Prefix.API_KEY)
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             await connection.execute(
                 t.api_keys.insert().values(
                     id=key_id,
@@ -42,7 +42,7 @@ class AccountRecords(StoreBase):
 
     async def ensure_api_key(self, key: str, scopes: list[str], name: str) -> None:
         """Record a key given from outside (the bootstrap admin key) unless already known."""
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             await connection.execute(
                 self._insert(t.api_keys)
                 .values(
@@ -73,7 +73,7 @@ class AccountRecords(StoreBase):
 
     async def server_secret(self, name: str) -> str:
         """A random secret made once and kept, so signed tokens outlive a restart."""
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             await connection.execute(
                 self._insert(t.server_secrets)
                 .values(name=name, value=secrets.token_urlsafe(48))
@@ -97,7 +97,7 @@ class AccountRecords(StoreBase):
             "consent": fields.get("consent") or {},
             "updated_at": now,
         }
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             updated = await connection.execute(
                 update(t.users).where(t.users.c.id == user_id).values(**values)
             )
@@ -155,7 +155,7 @@ class AccountRecords(StoreBase):
         return found
 
     async def add_device(self, user_id: str, token: str, provider: str) -> None:
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             await connection.execute(
                 self._insert(t.devices)
                 .values(
@@ -165,7 +165,7 @@ class AccountRecords(StoreBase):
             )
 
     async def remove_device(self, user_id: str, token: str) -> bool:
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             removed = await connection.execute(
                 delete(t.devices).where(t.devices.c.user_id == user_id, t.devices.c.token == token)
             )
@@ -180,7 +180,7 @@ class AccountRecords(StoreBase):
         (user,) = (await self.get_users([user_id])).values() or (None,)
         if user is None:
             raise NotFound(f"no user {user_id!r}")
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             await connection.execute(delete(t.users).where(t.users.c.id == user_id))
             await connection.execute(delete(t.devices).where(t.devices.c.user_id == user_id))
             # An erased person's addresses leave the suppression list too: nothing may hold
@@ -233,7 +233,7 @@ class AccountRecords(StoreBase):
     ) -> Preferences:
         """Apply ``change`` to the stored preferences in one transaction, with its audit entry."""
         now = self._clock.now()
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             stored = await connection.scalar(
                 select(t.users.c.preferences).where(t.users.c.id == user_id)
             )

@@ -17,7 +17,7 @@ class TemplateRecords(StoreBase):
     async def add_template_version(
         self, template_id: str, category: str, body: dict[str, Any], content_hash: str
     ) -> TemplateVersion:
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             latest = await connection.scalar(
                 select(func.max(t.templates.c.version)).where(
                     t.templates.c.template_id == template_id

@@ -5,7 +5,7 @@ In the embedded transport the deliveries table is also each channel's queue (see
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,19 +43,24 @@ _NOTIFICATION_COLUMNS = ("id", "request", "template_version", "created_at")
 
 
 class DeliveryRecords(StoreBase):
-    async def claim_notifications(self, limit: int, lease_seconds: float) -> list[Notification]:
-        """Lease pending events (notifications not yet orchestrated), oldest first."""
+    async def claim_notifications(
+        self, limit: int, lease_seconds: float, lanes: Collection[int]
+    ) -> list[Notification]:
+        """Lease pending events (notifications not yet orchestrated) of these lanes, most urgent
+        lane first, then oldest first."""
         now = self._clock.now()
         time = self._driver.time
-        async with self._engines.writer.begin() as connection:
+        wanted = sorted(lanes)
+        async with self._engines.write() as connection:
             rows = await self._driver.fetch(
                 connection,
                 "UPDATE notifications SET lease_until = ? WHERE id IN ("
                 " SELECT id FROM notifications WHERE orchestrated_at IS NULL"
+                f" AND lane IN ({', '.join('?' * len(wanted))})"
                 " AND (lease_until IS NULL OR lease_until < ?)"
                 f" ORDER BY lane, created_at LIMIT ?{self._skip_locked}"
                 f") RETURNING {', '.join(_NOTIFICATION_COLUMNS)}",
-                (time(now + timedelta(seconds=lease_seconds)), time(now), limit),
+                (time(now + timedelta(seconds=lease_seconds)), *wanted, time(now), limit),
             )
         claimed = [
             notification_from_row(
@@ -80,7 +85,7 @@ class DeliveryRecords(StoreBase):
         deliveries already there (unique per notification and channel) and adds nothing."""
         now = self._clock.now()
         notification_ids = [o.notification_id for o in orchestrations]
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             existing = await self._existing_deliveries(connection, notification_ids)
             deliveries = [
                 d
@@ -137,7 +142,7 @@ class DeliveryRecords(StoreBase):
             " AND available_at <= ? ORDER BY lane, available_at",
         )
         claimed: list[Delivery] = []
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             for query in due:
                 wanted = limit - len(claimed)
                 if wanted <= 0:
@@ -317,7 +322,7 @@ class DeliveryRecords(StoreBase):
             conditions.append(d.c.channel == channel)
         if since is not None:
             conditions.append(d.c.updated_at >= since)
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             if delivery_id is not None:
                 status = await connection.scalar(select(d.c.status).where(d.c.id == delivery_id))
                 if status is None:

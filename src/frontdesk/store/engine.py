@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,23 +13,36 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from frontdesk.core.urgency import is_urgent
 from frontdesk.errors import ConfigError
+from frontdesk.store.write_gate import WriteGate
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 @dataclass(frozen=True, slots=True)
 class Engines:
-    """SQLite allows one writer at a time: a pool of one serialises our writers in-process
-    (no busy-waiting), while readers use their own connections under WAL. PostgreSQL uses one
-    pool for both."""
+    """SQLite allows one writer at a time: a gate serialises our writers in-process (no
+    busy-waiting, urgent work first) on a pool of one, while readers use their own connections
+    under WAL. PostgreSQL uses one pool for both and needs no gate."""
 
     writer: AsyncEngine
     reader: AsyncEngine
     dialect: str
+    gate: WriteGate | None = None
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction, taken in turn: urgent work (see core.urgency) goes first."""
+        if self.gate is None:
+            async with self.writer.begin() as connection:
+                yield connection
+            return
+        async with self.gate.turn(urgent=is_urgent()), self.writer.begin() as connection:
+            yield connection
 
     async def dispose(self) -> None:
         await self.writer.dispose()
@@ -65,7 +80,7 @@ def create_engines(url: str, *, sqlite_synchronous: str = "FULL") -> Engines:
         reader = create_async_engine(full_url, pool_size=4, max_overflow=4, **_JSON)
         for engine in (writer, reader):
             _configure_sqlite(engine, sqlite_synchronous, immediate=engine is writer)
-        return Engines(writer=writer, reader=reader, dialect="sqlite")
+        return Engines(writer=writer, reader=reader, dialect="sqlite", gate=WriteGate())
     engine = create_async_engine(
         full_url, pool_size=10, max_overflow=10, pool_pre_ping=True, **_JSON
     )

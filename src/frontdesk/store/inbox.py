@@ -136,7 +136,7 @@ class InboxRecords(StoreBase):
             conditions.append(i.c.id == item_id)
         else:
             conditions.extend(_VISIBLE_UNREAD)
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             rows = (await connection.execute(select(i).where(*conditions))).mappings().all()
             if item_id is not None and not rows:
                 raise NotFound(f"no inbox item {item_id!r} for user {user_id!r}")

@@ -141,7 +141,7 @@ class NotificationRecords(StoreBase):
         return live
 
     async def purge_expired_dedupe_keys(self, now: datetime) -> int:
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             result = await connection.execute(
                 delete(t.dedupe_keys).where(t.dedupe_keys.c.expires_at <= now)
             )

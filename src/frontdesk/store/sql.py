@@ -31,7 +31,7 @@ class SqlStore(
         self._clock = clock
         self._driver = DriverStatements(engines.dialect)
         self._committer = GroupCommitter(
-            engines.writer,
+            engines,
             {
                 "admit": self._admit_batch,
                 "outcome": self._save_outcome_batch,

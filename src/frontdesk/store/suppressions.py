@@ -19,7 +19,7 @@ class SuppressionRecords(StoreBase):
             "reason": reason,
             "created_at": self._clock.now(),
         }
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             await connection.execute(
                 self._insert(t.suppressions)
                 .values(**row)
@@ -35,7 +35,7 @@ class SuppressionRecords(StoreBase):
             return dict(stored.mappings().one())
 
     async def delete_suppression(self, channel: str, address: str) -> bool:
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             removed = await connection.execute(
                 delete(t.suppressions).where(
                     t.suppressions.c.channel == channel, t.suppressions.c.address == address

@@ -20,7 +20,7 @@ from frontdesk.store.rows import audit_to_row
 class TopicRecords(NotificationRecords):
     async def add_subscribers(self, topic: str, user_ids: Sequence[str]) -> None:
         now = self._clock.now()
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             await self._driver.insert(
                 connection,
                 t.topic_subscribers,
@@ -29,7 +29,7 @@ class TopicRecords(NotificationRecords):
             )
 
     async def remove_subscribers(self, topic: str, user_ids: Sequence[str]) -> int:
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             removed = await connection.execute(
                 delete(t.topic_subscribers).where(
                     t.topic_subscribers.c.topic == topic,
@@ -60,7 +60,7 @@ class TopicRecords(NotificationRecords):
     ) -> AdmissionResult:
         """Store a broadcast under its idempotency key (topic, template, event_id)."""
         now = self._clock.now()
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             known = (await self._live_keys(connection, [dedupe_key], now)).get(dedupe_key)
             if known is not None:
                 outcome = "duplicate" if known[1] == payload_hash else "conflict"
@@ -103,7 +103,7 @@ class TopicRecords(NotificationRecords):
         )
         if self._engines.dialect == "postgresql":
             pending = pending.with_for_update(skip_locked=True)
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             row = (
                 (
                     await connection.execute(
@@ -128,7 +128,7 @@ class TopicRecords(NotificationRecords):
     ) -> list[AdmissionResult]:
         """One chunk's notifications and the broadcast's new cursor, in one commit."""
         now = self._clock.now()
-        async with self._engines.writer.begin() as connection:
+        async with self._engines.write() as connection:
             results = await self._admit_batch(connection, admissions) if admissions else []
             await connection.execute(
                 update(t.broadcasts)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 
 from frontdesk.core.models import Channel, Delivery, Notification
 from frontdesk.core.ports import QueueStore
@@ -19,11 +19,15 @@ from frontdesk.core.ports import QueueStore
 class EmbeddedTransport:
     def __init__(self, store: QueueStore) -> None:
         self._store = store
-        self._events = asyncio.Event()
+        # One wake-up per waiting loop (the orchestrator's urgent and bulk loops), so that one
+        # loop's wake-up is never taken by the other.
+        self._events: defaultdict[frozenset[int], asyncio.Event] = defaultdict(asyncio.Event)
         self._channels: defaultdict[Channel, asyncio.Event] = defaultdict(asyncio.Event)
 
-    async def claim_events(self, limit: int, lease_seconds: float) -> list[Notification]:
-        return await self._store.claim_notifications(limit, lease_seconds)
+    async def claim_events(
+        self, limit: int, lease_seconds: float, lanes: Collection[int]
+    ) -> list[Notification]:
+        return await self._store.claim_notifications(limit, lease_seconds, lanes)
 
     async def claim_deliveries(
         self, channel: Channel, limit: int, lease_seconds: float
@@ -31,14 +35,15 @@ class EmbeddedTransport:
         return await self._store.claim_deliveries(channel, limit, lease_seconds)
 
     def events_appended(self) -> None:
-        self._events.set()
+        for waiting in self._events.values():
+            waiting.set()
 
     def deliveries_ready(self, channels: Sequence[Channel]) -> None:
         for channel in channels:
             self._channels[channel].set()
 
-    async def wait_for_events(self, max_wait_seconds: float) -> None:
-        await _wait(self._events, max_wait_seconds)
+    async def wait_for_events(self, max_wait_seconds: float, lanes: Collection[int]) -> None:
+        await _wait(self._events[frozenset(lanes)], max_wait_seconds)
 
     async def wait_for_deliveries(self, channel: Channel, max_wait_seconds: float) -> None:
         await _wait(self._channels[channel], max_wait_seconds)
