@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
+import pkgutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from types import ModuleType
 
 import uvicorn
 from fastapi import FastAPI
+from pydantic import ValidationError
 
+import frontdesk.providers
 from frontdesk.api.app import create_app
 from frontdesk.api.services import ApiServices
-from frontdesk.config import Settings
+from frontdesk.config import ProviderSettings, Settings
+from frontdesk.core.breaker import CircuitBreaker
 from frontdesk.core.models import Channel
 from frontdesk.core.ports import Clock, Provider, SystemClock
 from frontdesk.core.retry import Backoff
@@ -26,12 +32,15 @@ from frontdesk.core.tokens import Links
 from frontdesk.errors import ConfigError
 from frontdesk.logs import get_logger
 from frontdesk.metrics import Metrics
+from frontdesk.pipeline.failover import FailoverProvider, PushDispatcher, Route
 from frontdesk.pipeline.fanout import FanOut
 from frontdesk.pipeline.frequency import Cap, FrequencyLedger
 from frontdesk.pipeline.ingest import Ingest
 from frontdesk.pipeline.orchestrator import Orchestrator, OrchestratorSettings
 from frontdesk.pipeline.templates import TemplateCatalog
+from frontdesk.pipeline.throttle import TokenBucket
 from frontdesk.pipeline.worker import ChannelWorker, WorkerSettings
+from frontdesk.providers.base import ProviderContext
 from frontdesk.providers.in_app import InAppProvider
 from frontdesk.providers.sandbox import SandboxProvider
 from frontdesk.store.engine import migrate
@@ -44,6 +53,8 @@ ALL_ROLES = frozenset({"api", "orchestrator", "worker"})
 # The channels a worker serves when none are named; webhook delivery arrives with its own issue.
 DELIVERING_CHANNELS = (Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.IN_APP)
 _LINK_DAYS = 30
+# Provider modules that are not chosen by a configuration's ``type``.
+_NOT_CONFIGURABLE = frozenset({"base", "in_app", "sandbox"})
 
 
 @dataclass
@@ -186,7 +197,7 @@ async def build(
     workers = {
         channel: ChannelWorker(
             channel,
-            _providers(settings, channel, store, feed, faults, clock),
+            _providers(settings, channel, store, feed, faults, clock, metrics),
             store,
             transport,
             clock,
@@ -255,20 +266,86 @@ def _providers(
     feed: LocalInboxFeed,
     faults: SandboxFaults,
     clock: Clock,
+    metrics: Metrics,
 ) -> list[Provider]:
+    """What the channel's worker sends through: the inbox, the sandbox (a channel with no
+    provider configured), or the configured providers behind failover, breakers and buckets."""
     if channel is Channel.IN_APP:
         return [InAppProvider(store, feed, clock)]
     configured = settings.providers.get(channel, [])
-    providers: list[Provider] = []
-    for index, provider in enumerate(configured):
-        if provider.type != "sandbox":
-            raise ConfigError(
-                f"providers.{channel.value}[{index}].type: unknown provider type "
-                f"{provider.type!r}; available here: sandbox"
+    if not configured:
+        return [SandboxProvider(channel, store, faults, clock)]
+    timeout = settings.channel(channel).timeout_seconds
+    routes: dict[str, list[Route]] = {}
+    for index, entry in enumerate(configured):
+        if entry.type == "sandbox":
+            options = _sandbox_options(entry.options(), channel, index)
+            provider: Provider = SandboxProvider(channel, store, faults, clock, **options)
+        else:
+            context = ProviderContext(
+                name=entry.name or entry.type,
+                clock=clock,
+                timeout_seconds=timeout,
+                public_url=settings.server.public_url,
             )
-        options = _sandbox_options(provider.model_extra or {}, channel, index)
-        providers.append(SandboxProvider(channel, store, faults, clock, **options))
-    return providers or [SandboxProvider(channel, store, faults, clock)]
+            provider = _real_provider(channel, index, entry, context)
+        bucket = (
+            TokenBucket(entry.rate_per_second, entry.burst or max(1, int(entry.rate_per_second)))
+            if entry.rate_per_second
+            else None
+        )
+        breaker = CircuitBreaker(
+            failure_run=entry.circuit_failures,
+            failure_rate=entry.circuit_failure_rate,
+            open_seconds=entry.circuit_open_seconds,
+        )
+        # Push routes by the kind of device token (fcm, apns, webpush); other channels have one
+        # ordered list.
+        kind = entry.type if channel is Channel.PUSH else channel.value
+        routes.setdefault(kind, []).append(Route(provider, breaker, bucket))
+    chains = {
+        kind: FailoverProvider(channel, chain, clock, metrics, timeout_seconds=timeout)
+        for kind, chain in routes.items()
+    }
+    if channel is Channel.PUSH:
+        return [PushDispatcher(chains)]
+    return [chains[channel.value]]
+
+
+def _real_provider(
+    channel: Channel, index: int, entry: ProviderSettings, context: ProviderContext
+) -> Provider:
+    where = f"providers.{channel.value}[{index}]"
+    module = _provider_module(entry.type, where)
+    if getattr(module, "CHANNEL", None) is not channel:
+        raise ConfigError(
+            f"{where}.type: {entry.type!r} delivers {module.CHANNEL.value}, not {channel.value}"
+        )
+    try:
+        options = module.Options.model_validate(entry.options())
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{where}.{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+    provider: Provider = module.build(options, context)
+    return provider
+
+
+def _provider_module(provider_type: str, where: str) -> ModuleType:
+    """``frontdesk.providers.<type>``: adding a provider is adding its module."""
+    available = sorted(
+        info.name
+        for info in pkgutil.iter_modules(frontdesk.providers.__path__)
+        if info.name not in _NOT_CONFIGURABLE
+    )
+    if provider_type not in available:
+        raise ConfigError(
+            f"{where}.type: unknown provider type {provider_type!r}; "
+            f"available: {', '.join(['sandbox', *available])}"
+        )
+    return importlib.import_module(f"frontdesk.providers.{provider_type}")
 
 
 def _sandbox_options(extra: Mapping[str, object], channel: Channel, index: int) -> dict[str, str]:

@@ -85,6 +85,18 @@ class ProviderSettings(BaseModel):
 
     type: str
     name: str | None = None
+    # The account's limit: sends above it wait in the queue instead of meeting 429s.
+    rate_per_second: float | None = Field(None, gt=0)
+    burst: int | None = Field(None, ge=1)
+    # The circuit opens after this many failures in a row, or this share of the last 20 sends.
+    circuit_failures: int = Field(5, ge=1)
+    circuit_failure_rate: float = Field(0.5, gt=0, le=1)
+    # How long an open circuit sends the traffic elsewhere before one probe is let through.
+    circuit_open_seconds: float = Field(30, gt=0)
+
+    def options(self) -> dict[str, Any]:
+        """The provider's own keys: everything but the common ones above."""
+        return dict(self.model_extra or {})
 
 
 class WebhookSettings(_Section):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
 class Metrics:
@@ -30,6 +30,19 @@ class Metrics:
             "frontdesk_http_requests_total",
             "HTTP requests by route and status code",
             ["method", "route", "status_code"],
+            registry=self.registry,
+        )
+
+        self.circuit_open = Gauge(
+            "frontdesk_provider_circuit_open",
+            "1 while a provider's circuit breaker is open or half-open, else 0",
+            ["channel", "provider"],
+            registry=self.registry,
+        )
+        self.failovers = Counter(
+            "frontdesk_provider_failovers_total",
+            "Sends that went to a later provider because an earlier one was down",
+            ["channel", "from_provider", "to_provider"],
             registry=self.registry,
         )
 

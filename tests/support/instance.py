@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -55,11 +56,35 @@ def test_settings(database_url: str, extra: Mapping[str, str] | None = None) -> 
     return load_settings(None, environment)
 
 
+def toml_inline(value: Any) -> str:
+    """A value as TOML, inline: how a test puts a provider's table in a FRONTDESK_* variable."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_inline(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        return (
+            "{ " + ", ".join(f"{json.dumps(k)} = {toml_inline(v)}" for k, v in value.items()) + " }"
+        )
+    raise TypeError(f"no TOML for {type(value).__name__}")
+
+
+def providers_environment(channel: str, *tables: Mapping[str, Any]) -> dict[str, str]:
+    """``[[providers.<channel>]]`` tables, in order, as the variable that configures them."""
+    return {f"FRONTDESK_PROVIDERS__{channel.upper()}": toml_inline(list(tables))}
+
+
 @asynccontextmanager
 async def running_instance(
-    database_url: str, clock: Clock | None = None
+    database_url: str,
+    clock: Clock | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> AsyncIterator[tuple[Frontdesk, str]]:
-    instance = await build(test_settings(database_url), clock=clock)
+    instance = await build(test_settings(database_url, environment), clock=clock)
     await ensure_admin_key(instance)
     instance.start({"orchestrator", "worker"})
     port = free_port()
@@ -87,13 +112,17 @@ async def running_instance(
 
 @asynccontextmanager
 async def instance_of_its_own(
-    store: str, directory: Path, clock: Clock | None = None
+    store: str,
+    directory: Path,
+    clock: Clock | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> AsyncIterator[tuple[Api, Frontdesk]]:
-    """A fresh database and an instance serving it, with an admin client; dropped afterwards."""
+    """A fresh database and an instance serving it, with an admin client; dropped afterwards.
+    ``environment`` adds FRONTDESK_* settings (providers, say: see providers_environment)."""
     url = sqlite_url(directory) if store == "sqlite" else await create_postgres_database()
     try:
         async with (
-            running_instance(url, clock) as (instance, base_url),
+            running_instance(url, clock, environment) as (instance, base_url),
             httpx.AsyncClient(
                 base_url=base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
             ) as http,

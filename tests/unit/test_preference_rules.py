@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from frontdesk.core.models import Category, Channel, DeliveryStatus, Preferences, Priority, User
+from frontdesk.core.models import (
+    Category,
+    Channel,
+    DeliveryStatus,
+    Device,
+    Preferences,
+    Priority,
+    User,
+)
 from frontdesk.core.rules import decide, screen
 
 CHOICE = st.one_of(st.none(), st.booleans())
@@ -93,7 +101,7 @@ def test_screen_suppresses_before_it_asks_preferences() -> None:
 
 
 def test_screen_drops_only_the_suppressed_device_tokens() -> None:
-    user = User(id="u", device_tokens=("good", "dead"))
+    user = User(id="u", devices=(Device("good", "fcm"), Device("dead", "apns")))
 
     screening = screen(
         user,
@@ -105,4 +113,4 @@ def test_screen_drops_only_the_suppressed_device_tokens() -> None:
     )
 
     assert screening.status is None
-    assert screening.recipient == '["good"]'
+    assert screening.recipient == '[{"token": "good", "provider": "fcm"}]'

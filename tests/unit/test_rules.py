@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from frontdesk.core.models import Channel, User
+from frontdesk.core.models import Channel, Device, User
 from frontdesk.core.rules import contact_point, select_channels
 
 ANA = User(
     id="usr_ana",
     email="ana@example.test",
     phone="+33612345678",
-    device_tokens=("fcm-token-1", "apns-token-2"),
+    devices=(Device("fcm-token-1", "fcm"), Device("apns-token-2", "apns")),
 )
 NOBODY = User(id="usr_nobody")
 
@@ -68,7 +68,10 @@ def test_push_goes_to_every_registered_device_as_a_json_list() -> None:
 
     assert reason is None
     assert address is not None
-    assert json.loads(address) == ["fcm-token-1", "apns-token-2"]
+    assert json.loads(address) == [
+        {"token": "fcm-token-1", "provider": "fcm"},
+        {"token": "apns-token-2", "provider": "apns"},
+    ]
 
 
 def test_in_app_reaches_the_user_by_id_even_without_any_contact() -> None:

@@ -82,7 +82,7 @@ async def add_device(
     user_id: Id, body: DeviceIn, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:
     await services.store.get_user_record(user_id)
-    await services.store.add_device(user_id, body.token, body.provider)
+    await services.store.add_device(user_id, body.token, body.provider, body.replaces)
     return {"token": body.token, "provider": body.provider}
 
 

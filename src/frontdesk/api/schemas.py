@@ -90,6 +90,8 @@ class UserIn(_Strict):
 class DeviceIn(_Strict):
     token: str = Field(min_length=1, max_length=4096)
     provider: str = Field(pattern="^(fcm|apns|webpush)$")
+    # The token this device had before: apps are given new tokens, and the old one must go.
+    replaces: str | None = Field(None, min_length=1, max_length=4096)
 
 
 class EscalationIn(_Strict):

@@ -139,6 +139,15 @@ class Preferences:
 
 
 @dataclass(frozen=True, slots=True)
+class Device:
+    """A device registered for push: its token and whose token it is (fcm, apns, webpush; a
+    Web Push token is the browser's subscription as JSON)."""
+
+    token: str
+    provider: str
+
+
+@dataclass(frozen=True, slots=True)
 class User:
     id: str
     email: str | None = None
@@ -149,7 +158,7 @@ class User:
     properties: dict[str, Any] = field(default_factory=dict)
     quiet_hours: QuietHours | None = None
     consent: dict[str, bool] = field(default_factory=dict)
-    device_tokens: tuple[str, ...] = ()
+    devices: tuple[Device, ...] = ()
     preferences: Preferences = field(default_factory=lambda: Preferences())
 
     def template_view(self) -> dict[str, Any]:

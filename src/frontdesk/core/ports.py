@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from frontdesk.core.models import (
@@ -51,6 +52,10 @@ class SendResult:
     provider_message_id: str | None = None
     status: DeliveryStatus = DeliveryStatus.SENT
     raw: dict[str, Any] = field(default_factory=dict)
+    # Recorded on the delivery: what the provider made of it (SMS segments and encoding, say).
+    details: dict[str, Any] = field(default_factory=dict)
+    # Device tokens the provider called dead while the message went to the user's other devices.
+    dead_recipients: tuple[str, ...] = ()
 
 
 @runtime_checkable
@@ -236,3 +241,54 @@ class PipelineStore(InboxStore, SandboxStore, TemplateSource, BroadcastStore, Pr
     async def save_outcomes(self, outcomes: Sequence[DeliveryOutcome]) -> list[bool]:
         """Apply each outcome unless its attempt was fenced off; True where applied."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRequest:
+    """A provider's call to ``POST /v1/inbound/{path}``, as received. ``url`` is the public URL
+    the provider called (``server.public_url`` + path + query), which some signatures cover."""
+
+    url: str
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+    form: Mapping[str, str]  # the body's fields when it is form-encoded, else empty
+
+
+@dataclass(frozen=True, slots=True)
+class InboundReply:
+    """What the provider is answered (Twilio reads TwiML from it, say)."""
+
+    status: int = 200
+    body: str = ""
+    media_type: str = "text/plain"
+
+
+class InboundKind(StrEnum):
+    OPT_OUT = "opt_out"  # the recipient asked to stop (SMS STOP)
+    OPT_IN = "opt_in"  # ... and to start again (SMS START)
+    DELIVERED = "delivered"  # the provider confirmed delivery
+    FAILED = "failed"  # the provider gave up after accepting
+    BOUNCE = "bounce"  # the address does not exist (hard) or is full (soft)
+    COMPLAINT = "complaint"  # the recipient marked it as spam
+
+
+@dataclass(frozen=True, slots=True)
+class InboundEvent:
+    kind: InboundKind
+    channel: Channel
+    provider: str
+    address: str | None = None  # whom it is about: an email address, a phone number
+    provider_message_id: str | None = None  # which message, for status updates
+    permanent: bool = True  # a bounce: hard (permanent) or soft
+    reason: str = ""  # what the provider said, for the audit (no personal data)
+
+
+@runtime_checkable
+class InboundHandler(Protocol):
+    """Checks and reads one kind of provider callback. Raises errors.Forbidden when the
+    signature does not verify, errors.InvalidInput when the body is not what it should be;
+    either way nothing is changed."""
+
+    path: str  # under /v1/inbound/, e.g. "twilio/sms"
+
+    def handle(self, request: InboundRequest) -> tuple[list[InboundEvent], InboundReply]: ...

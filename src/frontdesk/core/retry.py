@@ -14,8 +14,18 @@ class RetryableError(Exception):
         self.retry_after = retry_after
 
 
+class ProviderUnavailable(RetryableError):
+    """The provider did not take the message: it refused the connection or answered 5xx.
+    Another provider may be tried at once, with no risk of the message going out twice."""
+
+
 class PermanentError(Exception):
-    """The send can never succeed as it stands (invalid address, unregistered token)."""
+    """The send can never succeed as it stands (invalid address, unregistered token).
+
+    ``code`` is the provider's own error code. ``suppress`` means the recipient itself is dead
+    (a hard-bounced address, a number that replied STOP, an unregistered device token): the
+    address goes on the suppression list, a device token is forgotten.
+    """
 
     def __init__(self, message: str, *, code: str = "permanent", suppress: bool = False) -> None:
         super().__init__(message)

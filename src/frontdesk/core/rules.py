@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -12,6 +12,7 @@ from frontdesk.core.models import (
     Category,
     Channel,
     DeliveryStatus,
+    Device,
     Preferences,
     Priority,
     QuietHours,
@@ -39,9 +40,9 @@ def contact_point(user: User, channel: Channel) -> tuple[str | None, str | None]
     if channel is Channel.SMS:
         return (user.phone, None) if user.phone else (None, "the user has no phone number")
     if channel is Channel.PUSH:
-        if not user.device_tokens:
+        if not user.devices:
             return None, "the user has no registered device"
-        return json.dumps(list(user.device_tokens)), None
+        return _devices_json(user.devices), None
     if channel is Channel.IN_APP:
         return user.id, None
     return None, "the user has no webhook endpoint for this event"
@@ -107,7 +108,7 @@ class Screening:
 
 def addresses(user: User) -> list[tuple[str, str]]:
     """Every (channel, address) of the user that the suppression list could hold."""
-    found = [(Channel.PUSH.value, token) for token in user.device_tokens]
+    found = [(Channel.PUSH.value, device.token) for device in user.devices]
     if user.email:
         found.append((Channel.EMAIL.value, user.email))
     if user.phone:
@@ -130,12 +131,12 @@ def screen(
     if recipient is None:
         return Screening(None, DeliveryStatus.SKIPPED, unreachable or "unreachable")
     if channel is Channel.PUSH:
-        tokens = [t for t in json.loads(recipient) if (channel.value, t) not in suppressed]
-        if not tokens:
+        devices = [d for d in user.devices if (channel.value, d.token) not in suppressed]
+        if not devices:
             return Screening(
                 None, DeliveryStatus.SUPPRESSED, "every device token is on the suppression list"
             )
-        recipient = json.dumps(tokens)
+        recipient = _devices_json(devices)
     elif (channel.value, recipient) in suppressed:
         return Screening(
             None,
@@ -200,3 +201,8 @@ def release_time(window_end: datetime, spread_seconds: float, draw: float) -> da
     """Spread releases over a few minutes after the window, so that a million deferred
     messages do not all leave in the same second. ``draw`` is uniform in [0, 1)."""
     return window_end + timedelta(seconds=spread_seconds * draw)
+
+
+def _devices_json(devices: Iterable[Device]) -> str:
+    """A push delivery's recipient: every device, with the provider its token belongs to."""
+    return json.dumps([{"token": d.token, "provider": d.provider} for d in devices])

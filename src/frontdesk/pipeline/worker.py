@@ -142,15 +142,14 @@ class ChannelWorker:
         task.add_done_callback(finished)
 
     async def deliver(self, delivery: Delivery) -> None:
-        """One delivery through a provider that sends one message per call."""
+        """One delivery through the channel's providers (see failover.py, which times each
+        call: waiting for the account's rate limit is not a timeout)."""
         provider = self._providers[0]
         outcome = self._expired(delivery)
         if outcome is None:
             started = time.perf_counter()
             try:
-                result: SendResult | BaseException = await asyncio.wait_for(
-                    provider.send(self._message(delivery)), self._settings.timeout_seconds
-                )
+                result: SendResult | BaseException = await provider.send(self._message(delivery))
             except Exception as error:
                 result = error
             self._metrics.send_seconds.labels(self.channel.value, provider.name).observe(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from frontdesk.core.models import Actor, AuditEntry, AuditType, Preferences, User
+from frontdesk.core.models import Actor, AuditEntry, AuditType, Device, Preferences, User
 from frontdesk.core.rules import addresses
 from frontdesk.errors import NotFound
 from frontdesk.ids import Prefix, new_id
@@ -133,16 +133,18 @@ class AccountRecords(StoreBase):
         found: dict[str, User] = {}
         async with self._engines.reader.connect() as connection:
             for chunk in self._chunks(sorted(set(user_ids))):
-                tokens: dict[str, list[str]] = {}
+                devices: dict[str, list[Device]] = {}
                 for device in await connection.execute(
-                    select(t.devices.c.user_id, t.devices.c.token).where(
-                        t.devices.c.user_id.in_(chunk)
-                    )
+                    select(t.devices.c.user_id, t.devices.c.token, t.devices.c.provider)
+                    .where(t.devices.c.user_id.in_(chunk))
+                    .order_by(t.devices.c.created_at)
                 ):
-                    tokens.setdefault(device.user_id, []).append(device.token)
+                    devices.setdefault(device.user_id, []).append(
+                        Device(device.token, device.provider)
+                    )
                 rows = await connection.execute(select(t.users).where(t.users.c.id.in_(chunk)))
                 for row in rows.mappings():
-                    found[row["id"]] = user_from_row(row, tuple(tokens.get(row["id"], ())))
+                    found[row["id"]] = user_from_row(row, tuple(devices.get(row["id"], ())))
         return found
 
     async def existing_user_ids(self, user_ids: list[str]) -> set[str]:
@@ -154,15 +156,38 @@ class AccountRecords(StoreBase):
                 )
         return found
 
-    async def add_device(self, user_id: str, token: str, provider: str) -> None:
+    async def add_device(
+        self, user_id: str, token: str, provider: str, replaces: str | None = None
+    ) -> None:
+        """Register a device. A token belongs to one user: registered again by another (the
+        phone changed hands), it moves. ``replaces`` is the token this device had before (apps
+        get new tokens): the old one is forgotten."""
         async with self._engines.write() as connection:
+            devices = t.devices
             await connection.execute(
-                self._insert(t.devices)
+                delete(devices).where(
+                    (devices.c.token == token) & (devices.c.user_id != user_id)
+                    | (devices.c.user_id == user_id) & (devices.c.token == replaces)
+                )
+            )
+            await connection.execute(
+                self._insert(devices)
                 .values(
                     user_id=user_id, token=token, provider=provider, created_at=self._clock.now()
                 )
                 .on_conflict_do_nothing(index_elements=["user_id", "token"])
             )
+
+    async def forget_devices(self, tokens: Sequence[str]) -> int:
+        """Forget device tokens a provider called dead (unregistered, invalid), whoever's."""
+        removed = 0
+        async with self._engines.write() as connection:
+            for chunk in self._chunks(list(tokens)):
+                result = await connection.execute(
+                    delete(t.devices).where(t.devices.c.token.in_(chunk))
+                )
+                removed += result.rowcount or 0
+        return removed
 
     async def remove_device(self, user_id: str, token: str) -> bool:
         async with self._engines.write() as connection:

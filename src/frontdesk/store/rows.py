@@ -11,6 +11,7 @@ from frontdesk.core.models import (
     Channel,
     Delivery,
     DeliveryStatus,
+    Device,
     InboxItem,
     Notification,
     NotificationRequest,
@@ -32,7 +33,7 @@ def notification_from_row(row: Mapping[Any, Any]) -> Notification:
     )
 
 
-def user_from_row(row: Mapping[Any, Any], device_tokens: tuple[str, ...] = ()) -> User:
+def user_from_row(row: Mapping[Any, Any], devices: tuple[Device, ...] = ()) -> User:
     quiet = row["quiet_hours"]
     return User(
         id=row["id"],
@@ -44,7 +45,7 @@ def user_from_row(row: Mapping[Any, Any], device_tokens: tuple[str, ...] = ()) -
         properties=row["properties"] or {},
         quiet_hours=QuietHours(quiet["start"], quiet["end"]) if quiet else None,
         consent=row["consent"] or {},
-        device_tokens=device_tokens,
+        devices=devices,
         preferences=Preferences.from_json(row["preferences"]),
     )
 
