@@ -35,6 +35,7 @@ from frontdesk.metrics import Metrics
 from frontdesk.pipeline.failover import FailoverProvider, PushDispatcher, Route
 from frontdesk.pipeline.fanout import FanOut
 from frontdesk.pipeline.frequency import Cap, FrequencyLedger
+from frontdesk.pipeline.inbound import InboundProcessor
 from frontdesk.pipeline.ingest import Ingest
 from frontdesk.pipeline.orchestrator import Orchestrator, OrchestratorSettings
 from frontdesk.pipeline.templates import TemplateCatalog
@@ -75,6 +76,10 @@ class Frontdesk:
     workers: dict[Channel, ChannelWorker]
     token_secret: str
     links: Links
+    inbound: InboundProcessor
+    # The configured providers themselves (behind the workers' failover): their callbacks are
+    # served under /v1/inbound/, and their connections closed at stop.
+    providers: list[Provider] = field(default_factory=list)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -91,6 +96,12 @@ class Frontdesk:
             metrics=self.metrics,
             token_secret=self.token_secret,
             links=self.links,
+            inbound=self.inbound,
+            inbound_handlers={
+                handler.path: handler
+                for provider in self.providers
+                for handler in getattr(provider, "inbound_handlers", list)()
+            },
         )
 
     def app(self) -> FastAPI:
@@ -127,6 +138,11 @@ class Frontdesk:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for provider in self.providers:
+            closing = getattr(provider, "aclose", None)
+            if closing is not None:
+                with contextlib.suppress(Exception):
+                    await closing()
         await self.store.close()
 
     async def serve_http(self, host: str, port: int) -> None:
@@ -194,10 +210,11 @@ async def build(
             },
         ),
     )
+    providers: list[Provider] = []
     workers = {
         channel: ChannelWorker(
             channel,
-            _providers(settings, channel, store, feed, faults, clock, metrics),
+            _providers(settings, channel, store, feed, faults, clock, metrics, providers),
             store,
             transport,
             clock,
@@ -228,6 +245,8 @@ async def build(
         workers=workers,
         token_secret=token_secret,
         links=links,
+        inbound=InboundProcessor(store),
+        providers=providers,
     )
 
 
@@ -267,6 +286,7 @@ def _providers(
     faults: SandboxFaults,
     clock: Clock,
     metrics: Metrics,
+    built: list[Provider],
 ) -> list[Provider]:
     """What the channel's worker sends through: the inbox, the sandbox (a channel with no
     provider configured), or the configured providers behind failover, breakers and buckets."""
@@ -289,6 +309,7 @@ def _providers(
                 public_url=settings.server.public_url,
             )
             provider = _real_provider(channel, index, entry, context)
+            built.append(provider)
         bucket = (
             TokenBucket(entry.rate_per_second, entry.burst or max(1, int(entry.rate_per_second)))
             if entry.rate_per_second

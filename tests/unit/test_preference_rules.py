@@ -13,6 +13,7 @@ from frontdesk.core.models import (
     Device,
     Preferences,
     Priority,
+    SuppressionKind,
     User,
 )
 from frontdesk.core.rules import decide, screen
@@ -94,7 +95,7 @@ def test_screen_suppresses_before_it_asks_preferences() -> None:
         category=Category.TRANSACTIONAL,
         template_id="t",
         priority=Priority.CRITICAL,
-        suppressed={("email", "a@example.com")},
+        suppressed={("email", "a@example.com"): SuppressionKind.SUPPRESSED},
     )
 
     assert screening.status is DeliveryStatus.SUPPRESSED
@@ -109,7 +110,7 @@ def test_screen_drops_only_the_suppressed_device_tokens() -> None:
         category=Category.TRANSACTIONAL,
         template_id="t",
         priority=Priority.NORMAL,
-        suppressed={("push", "dead")},
+        suppressed={("push", "dead"): SuppressionKind.SUPPRESSED},
     )
 
     assert screening.status is None

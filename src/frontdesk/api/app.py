@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request, Response
 
 import frontdesk
 from frontdesk.api import (
+    routes_inbound,
     routes_inbox,
     routes_notifications,
     routes_operations,
@@ -49,6 +50,7 @@ def create_app(services: ApiServices, lifespan: Lifespan | None = None) -> FastA
         routes_preferences.suppressions,
         routes_preferences.unsubscribe,
         routes_topics.router,
+        routes_inbound.router,
         routes_operations.admin,
         routes_operations.public,
     ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -9,10 +10,11 @@ from fastapi import Request
 
 from frontdesk.config import Settings
 from frontdesk.core.models import Channel
-from frontdesk.core.ports import Clock, InboxFeed, Transport
+from frontdesk.core.ports import Clock, InboundHandler, InboxFeed, Transport
 from frontdesk.core.sandbox import SandboxFaults
 from frontdesk.core.tokens import Links
 from frontdesk.metrics import Metrics
+from frontdesk.pipeline.inbound import InboundProcessor
 from frontdesk.pipeline.ingest import Ingest
 from frontdesk.pipeline.templates import TemplateCatalog
 
@@ -33,6 +35,8 @@ class ApiServices:
     metrics: Metrics
     token_secret: str
     links: Links
+    inbound: InboundProcessor
+    inbound_handlers: Mapping[str, InboundHandler]
 
     def fresh_attempts(self) -> dict[Channel, int]:
         return {channel: self.settings.channel(channel).max_attempts for channel in Channel}

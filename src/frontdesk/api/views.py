@@ -40,6 +40,8 @@ def delivery_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "id": row["id"],
         "channel": row["channel"],
         "provider": row["provider"],
+        "provider_message_id": row["provider_message_id"],
+        "details": row["provider_details"] or {},
         "status": row["status"],
         "reason": row["reason"],
         "attempts": row["attempts"],

@@ -82,6 +82,7 @@ class AuditType(StrEnum):
     SKIPPED = "delivery.skipped"
     ATTEMPT_STARTED = "delivery.attempt_started"
     SENT = "delivery.sent"
+    DELIVERED = "delivery.delivered"
     RETRIED = "delivery.retried"
     FAILED = "delivery.failed"
     EXPIRED = "delivery.expired"
@@ -101,6 +102,7 @@ class Actor(StrEnum):
     WORKER = "worker"
     USER = "user"
     OPERATOR = "operator"
+    PROVIDER = "provider"  # a receipt, a bounce, a reply, through /v1/inbound
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,11 @@ class Preferences:
             "templates": {k: dict(v) for k, v in self.templates.items()},
             "unsubscribed": sorted(self.unsubscribed),
         }
+
+
+class SuppressionKind(StrEnum):
+    SUPPRESSED = "suppressed"  # bounced, complained, or put there by an operator
+    OPTED_OUT = "opted_out"  # the recipient asked to stop (an SMS STOP), and may START again
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from frontdesk.core.models import (
     DeliveryStatus,
     InboxItem,
     Notification,
+    SuppressionKind,
     TemplateVersion,
     User,
 )
@@ -107,6 +108,9 @@ class DeliveryOutcome:
     reason: str | None = None
     last_error: str | None = None
     available_at: datetime | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    # Addresses or device tokens the provider called dead: to suppress, or to forget.
+    dead_recipients: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +234,9 @@ class PipelineStore(InboxStore, SandboxStore, TemplateSource, BroadcastStore, Pr
 
     async def existing_user_ids(self, user_ids: list[str]) -> set[str]: ...
 
-    async def suppressed(self, addresses: Iterable[tuple[str, str]]) -> set[tuple[str, str]]: ...
+    async def suppressed(
+        self, addresses: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], SuppressionKind]: ...
 
     async def delivery_statuses(self, delivery_ids: list[str]) -> dict[str, str]: ...
 
@@ -241,6 +247,16 @@ class PipelineStore(InboxStore, SandboxStore, TemplateSource, BroadcastStore, Pr
     async def save_outcomes(self, outcomes: Sequence[DeliveryOutcome]) -> list[bool]:
         """Apply each outcome unless its attempt was fenced off; True where applied."""
         ...
+
+    async def put_suppression(
+        self,
+        channel: str,
+        address: str,
+        reason: str,
+        kind: SuppressionKind = SuppressionKind.SUPPRESSED,
+    ) -> dict[str, Any]: ...
+
+    async def forget_devices(self, tokens: Sequence[str]) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)

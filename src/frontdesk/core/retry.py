@@ -12,6 +12,7 @@ class RetryableError(Exception):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.provider: str | None = None  # which provider answered, when several were tried
 
 
 class ProviderUnavailable(RetryableError):
@@ -31,6 +32,7 @@ class PermanentError(Exception):
         super().__init__(message)
         self.code = code
         self.suppress = suppress
+        self.provider: str | None = None  # which provider answered, when several were tried
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -16,6 +16,7 @@ from frontdesk.core.models import (
     Preferences,
     Priority,
     QuietHours,
+    SuppressionKind,
     User,
 )
 
@@ -123,10 +124,14 @@ def screen(
     category: Category,
     template_id: str,
     priority: Priority,
-    suppressed: Set[tuple[str, str]],
+    suppressed: Mapping[tuple[str, str], SuppressionKind],
 ) -> Screening:
     """Reachable, not suppressed, and wanted? Applied when orchestrating and again just before
-    sending, so an opt-out or a suppression also stops what is already queued."""
+    sending, so an opt-out or a suppression also stops what is already queued.
+
+    ``suppressed`` holds the user's addresses that are on the list: suppressed (bounced,
+    complained, put there by an operator), or opted out by their owner (an SMS STOP), which
+    skips rather than suppresses: it is the recipient's own choice, like a preference."""
     recipient, unreachable = contact_point(user, channel)
     if recipient is None:
         return Screening(None, DeliveryStatus.SKIPPED, unreachable or "unreachable")
@@ -137,7 +142,11 @@ def screen(
                 None, DeliveryStatus.SUPPRESSED, "every device token is on the suppression list"
             )
         recipient = _devices_json(devices)
-    elif (channel.value, recipient) in suppressed:
+    elif (kind := suppressed.get((channel.value, recipient))) is SuppressionKind.OPTED_OUT:
+        return Screening(
+            None, DeliveryStatus.SKIPPED, f"the {channel.value} address opted out (replied STOP)"
+        )
+    elif kind is not None:
         return Screening(
             None,
             DeliveryStatus.SUPPRESSED,

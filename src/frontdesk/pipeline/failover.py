@@ -72,12 +72,16 @@ class FailoverProvider:
                 continue
             except TimeoutError:
                 self._failed(route)
-                raise RetryableError(f"{name}: no answer within {self._timeout:g}s") from None
-            except RetryableError:
+                timed_out = RetryableError(f"no answer within {self._timeout:g}s")
+                timed_out.provider = name
+                raise timed_out from None
+            except RetryableError as error:
                 self._failed(route)
+                error.provider = name
                 raise
-            except PermanentError:
+            except PermanentError as error:
                 self._succeeded(route)  # the provider is up; the message was at fault
+                error.provider = name
                 raise
             self._succeeded(route)
             if passed_over:
@@ -86,7 +90,9 @@ class FailoverProvider:
                 ).inc()
                 return replace(result, details={**result.details, "failover": passed_over})
             return result
-        raise ProviderUnavailable("no provider took the message: " + "; ".join(passed_over))
+        unavailable = ProviderUnavailable("no provider took the message: " + "; ".join(passed_over))
+        unavailable.provider = self.name
+        raise unavailable
 
     def _failed(self, route: Route) -> None:
         self._changed(route, route.breaker.failed(self._clock.now()))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping, Set
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ from frontdesk.core.models import (
     NotificationRequest,
     Priority,
     Strategy,
+    SuppressionKind,
     TemplateVersion,
     User,
     delivery_audit,
@@ -152,7 +153,7 @@ class Orchestrator:
         user: User | None,
         template: TemplateVersion,
         compiled: CompiledTemplate,
-        suppressed: Set[tuple[str, str]],
+        suppressed: Mapping[tuple[str, str], SuppressionKind],
         now: datetime,
     ) -> Orchestration:
         request = notification.request

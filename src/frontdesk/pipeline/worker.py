@@ -8,6 +8,7 @@ audit are layers around ``Provider.send``; providers themselves only send.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
@@ -191,6 +192,22 @@ class ChannelWorker:
             ).inc()
             if was_applied and outcome.status is DeliveryStatus.QUEUED:
                 self._wake_when_due(outcome)
+            if was_applied and outcome.dead_recipients:
+                await self._bury_recipients(outcome)
+
+    async def _bury_recipients(self, outcome: DeliveryOutcome) -> None:
+        """A provider called these recipients dead: suppress the addresses, forget the device
+        tokens, so that nothing is sent to them again."""
+        try:
+            if self.channel is Channel.PUSH:
+                await self._store.forget_devices(outcome.dead_recipients)
+                return
+            for address in outcome.dead_recipients:
+                await self._store.put_suppression(
+                    self.channel.value, address, f"{outcome.provider}: {outcome.last_error}"
+                )
+        except Exception:
+            log.exception("dead recipients not recorded", channel=self.channel.value)
 
     async def _still_wanted(self, deliveries: list[Delivery]) -> list[Delivery]:
         """Screen again just before sending: an unsubscribe, an opt-out or a suppression that
@@ -284,22 +301,41 @@ class ChannelWorker:
     ) -> DeliveryOutcome:
         """What the provider's answer means for the delivery: sent, failed, retry, or dead."""
         if isinstance(result, SendResult):
+            passed_over = result.details.get("failover")
+            accepted = f"accepted by {result.provider}"
+            if passed_over:
+                accepted += f" (failover from: {'; '.join(passed_over)})"
+            if result.dead_recipients:
+                accepted += f"; {len(result.dead_recipients)} dead device token(s) forgotten"
             return self._outcome(
                 delivery,
                 result.status,
                 AuditType.SENT,
-                f"accepted by {result.provider}",
+                accepted,
                 provider=result.provider,
                 provider_message_id=result.provider_message_id,
+                details=result.details,
+                dead_recipients=result.dead_recipients,
             )
+        if isinstance(result, PermanentError | RetryableError) and result.provider:
+            provider = result.provider
         if isinstance(result, PermanentError):
+            dead = _recipients(delivery) if result.suppress else ()
+            consequence = ""
+            if dead:
+                consequence = (
+                    "; the device token is forgotten"
+                    if delivery.channel is Channel.PUSH
+                    else f"; the {delivery.channel.value} address is now suppressed"
+                )
             return self._outcome(
                 delivery,
                 DeliveryStatus.FAILED,
                 AuditType.FAILED,
-                f"{provider}: {result}",
+                f"{provider}: {result} [{result.code}]{consequence}",
                 provider=provider,
-                error=str(result),
+                error=f"{result} [{result.code}]",
+                dead_recipients=dead,
             )
         if isinstance(result, TimeoutError):
             reason = f"{provider}: no answer within {self._settings.timeout_seconds:g}s"
@@ -349,6 +385,8 @@ class ChannelWorker:
         provider_message_id: str | None = None,
         error: str | None = None,
         delay_seconds: float | None = None,
+        details: dict[str, Any] | None = None,
+        dead_recipients: tuple[str, ...] = (),
     ) -> DeliveryOutcome:
         now = self._clock.now()
         return DeliveryOutcome(
@@ -362,6 +400,8 @@ class ChannelWorker:
             last_error=error or delivery.last_error,
             available_at=now + timedelta(seconds=delay_seconds) if delay_seconds else None,
             audit=(delivery_audit(delivery, audit_type, Actor.WORKER, now, reason),),
+            details=details or {},
+            dead_recipients=dead_recipients,
         )
 
     def _wake_when_due(self, outcome: DeliveryOutcome) -> None:
@@ -369,3 +409,12 @@ class ChannelWorker:
         if delay < self._settings.poll_seconds:
             loop = asyncio.get_running_loop()
             loop.call_later(max(delay, 0), self._transport.deliveries_ready, [self.channel])
+
+
+def _recipients(delivery: Delivery) -> tuple[str, ...]:
+    """The addresses a delivery went to: one, or for push each device's token."""
+    if delivery.recipient is None:
+        return ()
+    if delivery.channel is Channel.PUSH:
+        return tuple(device["token"] for device in json.loads(delivery.recipient))
+    return (delivery.recipient,)

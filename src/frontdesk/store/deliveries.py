@@ -9,6 +9,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import and_, case, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement, TextClause
@@ -209,13 +210,15 @@ class DeliveryRecords(StoreBase):
         time = self._driver.time
         await self._driver.execute_many(
             connection,
-            "UPDATE deliveries SET status = ?, provider = ?, provider_message_id = ?, reason = ?,"
+            "UPDATE deliveries SET status = ?, provider = ?, provider_message_id = ?,"
+            " provider_details = COALESCE(?, provider_details), reason = ?,"
             " last_error = ?, available_at = ?, lease_until = NULL, updated_at = ? WHERE id = ?",
             [
                 (
                     o.status.value,
                     o.provider,
                     o.provider_message_id,
+                    orjson.dumps(o.details).decode() if o.details else None,
                     o.reason,
                     o.last_error,
                     time(o.available_at or o.at),
@@ -277,6 +280,47 @@ class DeliveryRecords(StoreBase):
                     for m in moved
                 ],
             )
+
+    async def record_receipt(
+        self, provider_message_id: str, status: DeliveryStatus, reason: str
+    ) -> Delivery | None:
+        """A provider's receipt for a message it took: ``delivered``, or ``failed`` after all.
+        A delivery already settled otherwise (read, failed) keeps its status; the receipt is
+        still audited."""
+        d = t.deliveries
+        now = self._clock.now()
+        async with self._engines.write() as connection:
+            row = (
+                (
+                    await connection.execute(
+                        select(d).where(d.c.provider_message_id == provider_message_id).limit(1)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            delivery = delivery_from_row(row)
+            if delivery.status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED):
+                await connection.execute(
+                    update(d)
+                    .where(d.c.id == delivery.id)
+                    .values(
+                        status=status.value,
+                        reason=None if status is DeliveryStatus.DELIVERED else reason,
+                        updated_at=now,
+                    )
+                )
+            audit_type = (
+                AuditType.DELIVERED if status is DeliveryStatus.DELIVERED else AuditType.FAILED
+            )
+            await self._driver.insert(
+                connection,
+                t.audit_entries,
+                [audit_to_row(delivery_audit(delivery, audit_type, Actor.PROVIDER, now, reason))],
+            )
+        return delivery
 
     async def delivery_statuses(self, delivery_ids: list[str]) -> dict[str, str]:
         statuses: dict[str, str] = {}

@@ -7,24 +7,41 @@ from typing import Any
 
 from sqlalchemy import delete, select, tuple_
 
+from frontdesk.core.models import SuppressionKind
 from frontdesk.store import tables as t
 from frontdesk.store.base import StoreBase
 
 
 class SuppressionRecords(StoreBase):
-    async def put_suppression(self, channel: str, address: str, reason: str) -> dict[str, Any]:
+    async def put_suppression(
+        self,
+        channel: str,
+        address: str,
+        reason: str,
+        kind: SuppressionKind = SuppressionKind.SUPPRESSED,
+    ) -> dict[str, Any]:
+        """Add (or update) an entry. A suppression outranks an opt-out: a later STOP does not
+        turn a bounced address back into one that START could reopen."""
         row = {
             "channel": channel,
             "address": address,
+            "kind": kind.value,
             "reason": reason,
             "created_at": self._clock.now(),
         }
+        keep_suppressed = (
+            t.suppressions.c.kind == SuppressionKind.SUPPRESSED.value
+            if kind is SuppressionKind.OPTED_OUT
+            else None
+        )
         async with self._engines.write() as connection:
             await connection.execute(
                 self._insert(t.suppressions)
                 .values(**row)
                 .on_conflict_do_update(
-                    index_elements=["channel", "address"], set_={"reason": reason}
+                    index_elements=["channel", "address"],
+                    set_={"reason": reason, "kind": kind.value},
+                    where=~keep_suppressed if keep_suppressed is not None else None,
                 )
             )
             stored = await connection.execute(
@@ -34,13 +51,17 @@ class SuppressionRecords(StoreBase):
             )
             return dict(stored.mappings().one())
 
-    async def delete_suppression(self, channel: str, address: str) -> bool:
+    async def delete_suppression(
+        self, channel: str, address: str, kind: SuppressionKind | None = None
+    ) -> bool:
+        """Remove an entry; with ``kind``, only an entry of that kind (START lifts an opt-out,
+        never a suppression)."""
+        s = t.suppressions
+        condition = (s.c.channel == channel) & (s.c.address == address)
+        if kind is not None:
+            condition &= s.c.kind == kind.value
         async with self._engines.write() as connection:
-            removed = await connection.execute(
-                delete(t.suppressions).where(
-                    t.suppressions.c.channel == channel, t.suppressions.c.address == address
-                )
-            )
+            removed = await connection.execute(delete(s).where(condition))
         return bool(removed.rowcount)
 
     async def list_suppressions(
@@ -55,16 +76,21 @@ class SuppressionRecords(StoreBase):
         async with self._engines.reader.connect() as connection:
             return [dict(row) for row in (await connection.execute(query)).mappings()]
 
-    async def suppressed(self, addresses: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which of these (channel, address) pairs are on the list."""
+    async def suppressed(
+        self, addresses: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], SuppressionKind]:
+        """Which of these (channel, address) pairs are on the list, and why."""
         wanted = sorted(set(addresses))
-        found: set[tuple[str, str]] = set()
+        found: dict[tuple[str, str], SuppressionKind] = {}
+        s = t.suppressions
         async with self._engines.reader.connect() as connection:
             for chunk in self._chunks(wanted):
                 rows = await connection.execute(
-                    select(t.suppressions.c.channel, t.suppressions.c.address).where(
-                        tuple_(t.suppressions.c.channel, t.suppressions.c.address).in_(chunk)
+                    select(s.c.channel, s.c.address, s.c.kind).where(
+                        tuple_(s.c.channel, s.c.address).in_(chunk)
                     )
                 )
-                found.update((row.channel, row.address) for row in rows)
+                found.update(
+                    ((row.channel, row.address), SuppressionKind(row.kind)) for row in rows
+                )
         return found

@@ -91,6 +91,8 @@ devices = Table(
     Column("token", String(4096), primary_key=True),
     Column("provider", String(20), nullable=False),
     Column("created_at", Time, nullable=False),
+    # A token belongs to one user, and dead tokens are forgotten by token.
+    Index("ix_devices_token", "token"),
 )
 
 templates = Table(
@@ -162,6 +164,8 @@ deliveries = Table(
     Column("content", Json, nullable=False),
     Column("provider", String(100)),
     Column("provider_message_id", String(400)),
+    # What the provider made of it: SMS segments and encoding, which provider took over.
+    Column("provider_details", Json),
     Column("reason", Text),
     Column("last_error", Text),
     Column("attempts", Integer, nullable=False),
@@ -176,6 +180,8 @@ deliveries = Table(
     UniqueConstraint("notification_id", "channel", name="uq_deliveries_notification_channel"),
     # A user's recent deliveries: frequency caps, and erasure.
     Index("ix_deliveries_user", "user_id", "created_at"),
+    # Receipts and bounces name the provider's message id.
+    Index("ix_deliveries_provider_message", "provider_message_id"),
     Index(
         "ix_deliveries_ready",
         "channel",
@@ -276,6 +282,7 @@ suppressions = Table(
     metadata,
     Column("channel", String(20), primary_key=True),
     Column("address", String(4096), primary_key=True),
+    Column("kind", String(20), nullable=False, server_default="suppressed"),
     Column("reason", Text, nullable=False),
     Column("created_at", Time, nullable=False),
 )

@@ -1,0 +1,1 @@
+"""Local fake servers of the providers, written from their public API references."""

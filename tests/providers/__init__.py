@@ -1,0 +1,1 @@
+"""Each provider adapter end to end against its fake."""
