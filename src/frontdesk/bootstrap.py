@@ -355,18 +355,22 @@ def _real_provider(
 
 
 def _provider_module(provider_type: str, where: str) -> ModuleType:
-    """``frontdesk.providers.<type>``: adding a provider is adding its module."""
+    """``frontdesk.providers.<type>``: adding a provider is adding its module (one with a
+    ``build``; the package also holds what providers share)."""
+    modules = {info.name for info in pkgutil.iter_modules(frontdesk.providers.__path__)}
+    if provider_type in modules - _NOT_CONFIGURABLE:
+        module = importlib.import_module(f"frontdesk.providers.{provider_type}")
+        if hasattr(module, "build"):
+            return module
     available = sorted(
-        info.name
-        for info in pkgutil.iter_modules(frontdesk.providers.__path__)
-        if info.name not in _NOT_CONFIGURABLE
+        name
+        for name in modules - _NOT_CONFIGURABLE
+        if hasattr(importlib.import_module(f"frontdesk.providers.{name}"), "build")
     )
-    if provider_type not in available:
-        raise ConfigError(
-            f"{where}.type: unknown provider type {provider_type!r}; "
-            f"available: {', '.join(['sandbox', *available])}"
-        )
-    return importlib.import_module(f"frontdesk.providers.{provider_type}")
+    raise ConfigError(
+        f"{where}.type: unknown provider type {provider_type!r}; "
+        f"available: {', '.join(['sandbox', *available])}"
+    )
 
 
 def _sandbox_options(extra: Mapping[str, object], channel: Channel, index: int) -> dict[str, str]:
