@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from frontdesk.bootstrap import Frontdesk, build, ensure_admin_key
 from frontdesk.config import load_settings
 from frontdesk.core.ports import Clock
 from tests.support.client import Api
 from tests.support.databases import create_postgres_database, drop_postgres_database, sqlite_url
+from tests.support.serving import free_port as free_port  # where many tests look for it
+from tests.support.serving import serving
 
 ADMIN_KEY = "fd_test_admin_key_0123456789abcdef"
 
@@ -38,12 +37,6 @@ FAST_CHANNELS = {
     }
     for channel in ("email", "sms", "push", "in_app", "webhook")
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_settings(database_url: str, extra: Mapping[str, str] | None = None) -> Any:
@@ -87,26 +80,10 @@ async def running_instance(
     instance = await build(test_settings(database_url, environment), clock=clock)
     await ensure_admin_key(instance)
     instance.start({"orchestrator", "worker"})
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            instance.app(),
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
-    )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
     try:
-        yield instance, f"http://127.0.0.1:{port}"
+        async with serving(instance.app()) as base_url:
+            yield instance, base_url
     finally:
-        server.should_exit = True
-        await serving
         await instance.stop()
 
 
