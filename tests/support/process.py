@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 import httpx
 
@@ -17,8 +18,16 @@ from tests.support.instance import ADMIN_KEY, free_port
 class ServerProcess:
     """``frontdesk serve`` in a child process on a loopback port."""
 
-    def __init__(self, database_url: str, extra_environment: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        database_url: str,
+        extra_environment: Mapping[str, str] | None = None,
+        *,
+        log_path: Path | None = None,
+    ):
+        """``log_path``: where the server's own output (its JSON log lines) goes; else nowhere."""
         self.database_url = database_url
+        self.log_path = log_path
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.environment = {
@@ -32,12 +41,13 @@ class ServerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "frontdesk", "serve", "--port", str(self.port)],
-            env=self.environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        with self.log_path.open("ab") if self.log_path else open(os.devnull, "wb") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "frontdesk", "serve", "--port", str(self.port)],
+                env=self.environment,
+                stdout=output,
+                stderr=output,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
