@@ -45,6 +45,7 @@ from frontdesk.providers.base import ProviderContext
 from frontdesk.providers.in_app import InAppProvider
 from frontdesk.providers.sandbox import SandboxProvider
 from frontdesk.store.engine import migrate
+from frontdesk.store.secret_box import SecretBox
 from frontdesk.store.sql import SqlStore
 from frontdesk.transport.embedded import EmbeddedTransport, LocalInboxFeed
 
@@ -77,6 +78,7 @@ class Frontdesk:
     token_secret: str
     links: Links
     inbound: InboundProcessor
+    secret_box: SecretBox
     # The configured providers themselves (behind the workers' failover): their callbacks are
     # served under /v1/inbound/, and their connections closed at stop.
     providers: list[Provider] = field(default_factory=list)
@@ -97,6 +99,7 @@ class Frontdesk:
             token_secret=self.token_secret,
             links=self.links,
             inbound=self.inbound,
+            secret_box=self.secret_box,
             inbound_handlers={
                 handler.path: handler
                 for provider in self.providers
@@ -174,6 +177,7 @@ async def build(
         settings.database.url, clock, sqlite_synchronous=settings.database.sqlite_synchronous
     )
     token_secret = await store.server_secret("tokens")
+    secret_box = await _secret_box(settings, store)
     links = Links(settings.server.public_url, token_secret, timedelta(days=_LINK_DAYS))
     transport = EmbeddedTransport(store)
     feed = LocalInboxFeed()
@@ -246,6 +250,7 @@ async def build(
         token_secret=token_secret,
         links=links,
         inbound=InboundProcessor(store),
+        secret_box=secret_box,
         providers=providers,
     )
 
@@ -381,3 +386,16 @@ def _sandbox_options(extra: Mapping[str, object], channel: Channel, index: int) 
             "for the sandbox provider"
         )
     return {"sender": str(extra["from"])} if "from" in extra else {}
+
+
+async def _secret_box(settings: Settings, store: SqlStore) -> SecretBox:
+    """Secrets at rest are encrypted under the configured keys, else under a key kept in the
+    database (which protects nothing against whoever can read the database: said at start)."""
+    keys = settings.webhooks.encryption_keys
+    if not keys:
+        log.warning(
+            "webhooks.encryption_keys is not set: stored webhook secrets are encrypted under a "
+            "key kept in the same database"
+        )
+        keys = [await store.server_secret("secret-box", SecretBox.new_key)]
+    return SecretBox(keys)

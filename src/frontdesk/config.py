@@ -104,6 +104,8 @@ class WebhookSettings(_Section):
     timeout_seconds: float = Field(15, gt=0)
     retry_schedule_seconds: list[float] = [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
     rotation_overlap_seconds: int = Field(86400, ge=0)
+    # Fernet keys that encrypt signing secrets at rest: the first encrypts, all decrypt.
+    encryption_keys: list[str] = []
 
 
 class PipelineSettings(_Section):

@@ -26,6 +26,8 @@ TEST_ENVIRONMENT = {
     "FRONTDESK_PIPELINE__POLL_SECONDS": "0.05",
     "FRONTDESK_DATABASE__SQLITE_SYNCHRONOUS": "NORMAL",
     "FRONTDESK_CATEGORIES__MARKETING__FREQUENCY_CAP": "{ count = 3, per_seconds = 86400 }",
+    # A fixed key (generated once for the tests) for webhook secrets at rest.
+    "FRONTDESK_WEBHOOKS__ENCRYPTION_KEYS": '["tVqCy6Rp7tnTT7sQ5QmN1y5gV9C1c7bq8Q3nY2lK0hI="]',
 }
 FAST_CHANNELS = {
     channel: {

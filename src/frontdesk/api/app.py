@@ -18,6 +18,7 @@ from frontdesk.api import (
     routes_templates,
     routes_topics,
     routes_users,
+    routes_webhooks,
 )
 from frontdesk.api.auth import ApiKeyCache
 from frontdesk.api.problems import install_problem_handlers, problem_response
@@ -51,6 +52,7 @@ def create_app(services: ApiServices, lifespan: Lifespan | None = None) -> FastA
         routes_preferences.unsubscribe,
         routes_topics.router,
         routes_inbound.router,
+        routes_webhooks.router,
         routes_operations.admin,
         routes_operations.public,
     ):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -92,6 +93,71 @@ class DeviceIn(_Strict):
     provider: str = Field(pattern="^(fcm|apns|webpush)$")
     # The token this device had before: apps are given new tokens, and the old one must go.
     replaces: str | None = Field(None, min_length=1, max_length=4096)
+
+
+# Headers frontdesk sets itself on every webhook request; an endpoint cannot override them.
+RESERVED_WEBHOOK_HEADERS = frozenset(
+    {
+        "content-type",
+        "content-length",
+        "host",
+        "user-agent",
+        "connection",
+        "transfer-encoding",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+    }
+)
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _webhook_url(value: str) -> str:
+    parsed = urlsplit(value)
+    if parsed.scheme not in ("https", "http") or not parsed.hostname:
+        raise ValueError("must be an absolute https:// URL (http:// only for allowlisted networks)")
+    if parsed.username or parsed.password:
+        raise ValueError("must not carry credentials; use headers instead")
+    return value
+
+
+def _webhook_headers(value: dict[str, str]) -> dict[str, str]:
+    for name, header in value.items():
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid header name")
+        if name.lower() in RESERVED_WEBHOOK_HEADERS:
+            raise ValueError(f"{name!r} is set by frontdesk and cannot be overridden")
+        if "\r" in header or "\n" in header:
+            raise ValueError(f"the value of {name!r} must be one line")
+    return value
+
+
+WebhookUrl = Annotated[str, Field(max_length=2048), AfterValidator(_webhook_url)]
+WebhookHeaders = Annotated[dict[str, str], AfterValidator(_webhook_headers)]
+EventTypes = list[Annotated[str, Field(min_length=1, max_length=200)]]
+
+
+class WebhookEndpointChanges(_Strict):
+    url: WebhookUrl | None = None
+    description: str | None = Field(None, max_length=1000)
+    event_types: EventTypes | None = None
+    enabled: bool | None = None
+    rate_per_second: float | None = Field(None, gt=0)
+    timeout_seconds: float | None = Field(None, gt=0, le=60)
+    headers: WebhookHeaders | None = None
+    client_certificate: str | None = Field(None, max_length=20_000)
+    client_key: str | None = Field(None, max_length=20_000)
+
+
+class WebhookEndpointIn(WebhookEndpointChanges):
+    url: WebhookUrl
+    event_types: EventTypes = []
+    enabled: bool = True
+    headers: WebhookHeaders = {}
+    # "v1": HMAC-SHA256 with a shared secret (the default); "v1a": Ed25519, the receiver holds
+    # only a public key.
+    signature: Literal["v1", "v1a"] = "v1"
+    secret: str | None = Field(None, pattern=r"^whsec_[A-Za-z0-9+/=]+$")
 
 
 class EscalationIn(_Strict):

@@ -19,6 +19,7 @@ from frontdesk.pipeline.ingest import Ingest
 from frontdesk.pipeline.templates import TemplateCatalog
 
 if TYPE_CHECKING:
+    from frontdesk.store.secret_box import SecretBox
     from frontdesk.store.sql import SqlStore
 
 
@@ -36,6 +37,7 @@ class ApiServices:
     token_secret: str
     links: Links
     inbound: InboundProcessor
+    secret_box: SecretBox
     inbound_handlers: Mapping[str, InboundHandler]
 
     def fresh_attempts(self) -> dict[Channel, int]:

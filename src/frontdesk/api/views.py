@@ -107,3 +107,23 @@ def template_view(template: Any) -> dict[str, Any]:
         **template.body,
         "created_at": rfc3339(template.created_at),
     }
+
+
+def webhook_endpoint_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An endpoint as the API shows it: never a secret, and of custom headers only their names
+    (their values are often credentials)."""
+    return {
+        "id": row["id"],
+        "url": row["url"],
+        "description": row["description"],
+        "event_types": row["event_types"],
+        "enabled": row["enabled"],
+        "disabled_reason": row["disabled_reason"],
+        "signature": row["signature"],
+        "rate_per_second": row["rate_per_second"],
+        "timeout_seconds": row["timeout_seconds"],
+        "headers": sorted(row["headers"]),
+        "mutual_tls": row["client_certificate"] is not None,
+        "created_at": rfc3339(row["created_at"]),
+        "updated_at": rfc3339(row["updated_at"]),
+    }

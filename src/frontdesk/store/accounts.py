@@ -71,12 +71,14 @@ class AccountRecords(StoreBase):
         async with self._engines.reader.connect() as connection:
             return int((await connection.scalar(select(func.count()).select_from(t.api_keys))) or 0)
 
-    async def server_secret(self, name: str) -> str:
+    async def server_secret(
+        self, name: str, make: Callable[[], str] = lambda: secrets.token_urlsafe(48)
+    ) -> str:
         """A random secret made once and kept, so signed tokens outlive a restart."""
         async with self._engines.write() as connection:
             await connection.execute(
                 self._insert(t.server_secrets)
-                .values(name=name, value=secrets.token_urlsafe(48))
+                .values(name=name, value=make())
                 .on_conflict_do_nothing(index_elements=["name"])
             )
             value = await connection.scalar(
@@ -208,6 +210,9 @@ class AccountRecords(StoreBase):
         async with self._engines.write() as connection:
             await connection.execute(delete(t.users).where(t.users.c.id == user_id))
             await connection.execute(delete(t.devices).where(t.devices.c.user_id == user_id))
+            await connection.execute(
+                delete(t.webhook_endpoints).where(t.webhook_endpoints.c.user_id == user_id)
+            )
             # An erased person's addresses leave the suppression list too: nothing may hold
             # them. Should they come back, they come back as a new person.
             for channel, address in addresses(user):

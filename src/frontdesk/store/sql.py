@@ -15,6 +15,7 @@ from frontdesk.store.inbox import InboxRecords
 from frontdesk.store.notifications import NotificationRecords
 from frontdesk.store.suppressions import SuppressionRecords
 from frontdesk.store.topics import TopicRecords
+from frontdesk.store.webhooks import WebhookEndpointRecords
 
 
 class SqlStore(
@@ -25,6 +26,7 @@ class SqlStore(
     DeliveryRecords,
     InboxRecords,
     SuppressionRecords,
+    WebhookEndpointRecords,
 ):
     def __init__(self, engines: Engines, clock: Clock) -> None:
         self._engines = engines

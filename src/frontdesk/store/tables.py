@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -299,4 +301,29 @@ sandbox_messages = Table(
     Column("headers", Json, nullable=False),
     Column("created_at", Time, nullable=False),
     Index("ix_sandbox_channel", "channel", "id"),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("user_id", String(200), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("description", Text),
+    Column("event_types", Json, nullable=False),  # empty: every event type
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", Text),
+    Column("signature", String(8), nullable=False),  # "v1" (HMAC) or "v1a" (Ed25519)
+    # Signing secrets, encrypted (see store/secret_box.py): [{"sealed", "created_at",
+    # "retires_at"}], the newest first; more than one while a rotation overlaps.
+    Column("secrets", Json, nullable=False),
+    Column("rate_per_second", Float),
+    Column("timeout_seconds", Float),
+    Column("headers", Json, nullable=False),
+    Column("client_certificate", Text),  # PEM, for mutual TLS
+    Column("client_key_sealed", Text),  # its private key, encrypted
+    Column("failing_since", Time),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+    Index("ix_webhook_endpoints_user", "user_id", "created_at"),
 )
