@@ -91,6 +91,16 @@ def _dumps(obj: Any, **kwargs: Any) -> str:
         return json.dumps(obj, default=str)
 
 
+# Loggers whose every line we wrote; libraries may say anything below a warning (httpx logs
+# URLs with device tokens in them, hpack every HTTP/2 header, botocore what it signs, SQLAlchemy
+# query parameters), so only their warnings and errors get through, whatever the level.
+_OUR_LOGGERS = ("frontdesk", *_UVICORN_LOGGERS)
+
+
+def _libraries_warn_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or record.name.split(".")[0] in _OUR_LOGGERS
+
+
 def configure_logging(level: str = "info", *, stream: TextIO | None = None) -> None:
     """Route structlog and stdlib logging to one JSON handler; safe to call again."""
     numeric = logging.getLevelNamesMapping().get(level.upper())
@@ -115,6 +125,7 @@ def configure_logging(level: str = "info", *, stream: TextIO | None = None) -> N
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(formatter)
+    handler.addFilter(_libraries_warn_only)
 
     root = logging.getLogger()
     # Only our own previous handler is replaced: others (e.g. pytest's caplog) stay untouched.

@@ -335,6 +335,33 @@ async def test_undelivered_status_callback_fails_the_delivery_with_twilio_code(
     assert "30003" in delivery["reason"]
 
 
+async def test_a_failure_callback_for_a_dead_number_suppresses_it(twilio: Twilio) -> None:
+    user_id, phone = await twilio.user()
+    notification_id = await twilio.notify(user_id)
+    await twilio.api.settled(notification_id)
+    (sent,) = twilio.fake.to(phone)
+
+    response = await twilio.status_callback(sent.sid or "", phone, "undelivered", "30005")
+
+    assert response.status_code == 200
+    await _eventually_status(twilio.api, notification_id, "failed")
+    await _eventually_suppressed(twilio.api, phone)
+
+
+async def test_a_failure_callback_for_a_passing_problem_keeps_the_number(
+    twilio: Twilio,
+) -> None:
+    user_id, phone = await twilio.user()
+    notification_id = await twilio.notify(user_id)
+    await twilio.api.settled(notification_id)
+    (sent,) = twilio.fake.to(phone)
+
+    await twilio.status_callback(sent.sid or "", phone, "undelivered", "30003")
+
+    await _eventually_status(twilio.api, notification_id, "failed")
+    assert phone not in await _suppressed_numbers(twilio.api)
+
+
 async def test_sent_status_callback_changes_nothing(twilio: Twilio) -> None:
     user_id, phone = await twilio.user()
     notification_id = await twilio.notify(user_id)

@@ -99,3 +99,16 @@ def test_no_value_under_an_unknown_key_survives_redaction(event: dict[str, str])
         # A substring of the placeholder itself ("dac") is trivially "present"; skip those.
         if len(value) >= 3 and value not in REDACTED:
             assert all(value not in str(out) for out in result.values())
+
+
+def test_below_a_warning_only_our_own_lines_are_logged_even_at_debug(
+    log_stream: io.StringIO,
+) -> None:
+    get_logger("frontdesk.pipeline.worker").info("delivery sent")
+    logging.getLogger("httpx").info("HTTP Request: POST https://api.push.apple.com/3/device/abc")
+    logging.getLogger("hpack.hpack").debug("Decoded authorization: bearer eyJhbGciOi")
+    logging.getLogger("httpcore.connection").warning("connection failed")
+
+    events = [line["event"] for line in lines_of(log_stream)]
+
+    assert events == ["delivery sent", "connection failed"]

@@ -295,7 +295,8 @@ class InboundEvent:
     provider: str
     address: str | None = None  # whom it is about: an email address, a phone number
     provider_message_id: str | None = None  # which message, for status updates
-    permanent: bool = True  # a bounce: hard (permanent) or soft
+    # A bounce or a failure: does it say the address itself is dead (suppress it)?
+    permanent: bool = False
     reason: str = ""  # what the provider said, for the audit (no personal data)
 
 

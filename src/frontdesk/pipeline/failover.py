@@ -57,6 +57,7 @@ class FailoverProvider:
 
     async def send(self, message: OutboundMessage) -> SendResult:
         passed_over: list[str] = []
+        retry_afters: list[float] = []
         for route in self._routes:
             name = route.provider.name
             if not route.breaker.allows(self._clock.now()):
@@ -69,6 +70,8 @@ class FailoverProvider:
             except ProviderUnavailable as error:
                 self._failed(route)
                 passed_over.append(f"{name}: {error}")
+                if error.retry_after is not None:
+                    retry_afters.append(error.retry_after)
                 continue
             except TimeoutError:
                 self._failed(route)
@@ -90,7 +93,11 @@ class FailoverProvider:
                 ).inc()
                 return replace(result, details={**result.details, "failover": passed_over})
             return result
-        unavailable = ProviderUnavailable("no provider took the message: " + "; ".join(passed_over))
+        unavailable = ProviderUnavailable(
+            "no provider took the message: " + "; ".join(passed_over),
+            # The latest any of them asked to be tried again: the message waits for them all.
+            retry_after=max(retry_afters, default=None),
+        )
         unavailable.provider = self.name
         raise unavailable
 

@@ -62,6 +62,11 @@ class InboundProcessor:
             await self._store.put_suppression(
                 channel, event.address, f"{event.provider}: hard bounce {event.reason}".strip()
             )
+        elif event.kind is InboundKind.FAILED and event.address and event.permanent:
+            # The provider gave up because the address itself is dead (a number out of service).
+            await self._store.put_suppression(
+                channel, event.address, f"{event.provider}: {event.reason}".strip()
+            )
         if event.provider_message_id and event.kind is not InboundKind.OPT_OUT:
             await self._receipt(event, event.provider_message_id)
 
