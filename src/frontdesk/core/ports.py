@@ -15,6 +15,7 @@ from frontdesk.core.models import (
     DeliveryStatus,
     InboxItem,
     Notification,
+    Priority,
     SuppressionKind,
     TemplateVersion,
     User,
@@ -43,6 +44,9 @@ class OutboundMessage:
     # Providers that accept an idempotency key get this, so a retried send is not a second send.
     idempotency_key: str
     attempt: int
+    # For providers that can act on them: push priority and urgency, how long to keep trying.
+    priority: Priority = Priority.NORMAL
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

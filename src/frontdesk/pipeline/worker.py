@@ -294,6 +294,8 @@ class ChannelWorker:
             content=delivery.content,
             idempotency_key=delivery.id,
             attempt=delivery.attempts,
+            priority=delivery.priority,
+            expires_at=delivery.expires_at,
         )
 
     def _settle(
