@@ -39,6 +39,16 @@ async def test_a_registered_endpoint_gets_a_secret_shown_once(api: Api) -> None:
     assert listed[0]["headers"] == ["X-Api-Key"]  # names only: values are often credentials
 
 
+async def test_an_asymmetric_endpoint_is_shown_only_its_public_key(api: Api) -> None:
+    user_id = await api.put_user()
+
+    endpoint = await _register(api, user_id, signature="v1a")
+
+    assert endpoint["signature"] == "v1a"
+    assert endpoint["public_key"].startswith("whpk_")
+    assert "secret" not in endpoint
+
+
 async def test_secrets_are_encrypted_at_rest(api: Api, frontdesk: tuple[Any, str]) -> None:
     instance, _ = frontdesk
     user_id = await api.put_user()

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError
 
 from frontdesk.core.models import Channel
 from frontdesk.errors import ConfigError
@@ -100,7 +100,8 @@ class ProviderSettings(BaseModel):
 
 
 class WebhookSettings(_Section):
-    allow_networks: list[str] = []
+    # Networks webhooks may reach although they are not public (loopback, private ranges).
+    allow_networks: list[IPvAnyNetwork] = []
     timeout_seconds: float = Field(15, gt=0)
     retry_schedule_seconds: list[float] = [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
     rotation_overlap_seconds: int = Field(86400, ge=0)

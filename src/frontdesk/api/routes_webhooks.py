@@ -3,9 +3,6 @@ specification. The signing secret is shown once, at creation and at each rotatio
 
 from __future__ import annotations
 
-import base64
-import binascii
-import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +14,12 @@ from frontdesk.api.auth import ADMIN, require
 from frontdesk.api.schemas import Id, WebhookEndpointChanges, WebhookEndpointIn
 from frontdesk.api.services import ApiServices, get_services
 from frontdesk.api.views import rfc3339, webhook_endpoint_view
+from frontdesk.core.signatures import (
+    InvalidSecret,
+    new_key_pair,
+    new_symmetric_secret,
+    parse_signer,
+)
 from frontdesk.errors import FieldError, InvalidInput
 
 router = APIRouter(
@@ -25,26 +28,24 @@ router = APIRouter(
     dependencies=[Depends(require(ADMIN))],
 )
 
-_SECRET_PREFIX = "whsec_"  # noqa: S105 (the format's prefix, not a secret)
-
 
 @router.post("", status_code=201)
 async def create_endpoint(
     user_id: Id, body: WebhookEndpointIn, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:
     await services.store.get_user_record(user_id)
-    if body.signature == "v1a":
+    if body.signature == "v1a" and body.secret:
         raise InvalidInput(
-            "signature: v1a (Ed25519) endpoints are not available yet; use v1",
-            [FieldError("signature", "v1a is not available yet; use v1")],
+            "secret: a v1a endpoint's key pair is made by frontdesk; send no secret",
+            [FieldError("secret", "not accepted with signature v1a")],
         )
-    secret = _checked_secret(body.secret) if body.secret else _new_secret()
+    signing, shown = _signing_secret(body.signature, body.secret)
     fields = body.model_dump(exclude={"secret", "client_key"}, exclude_none=True)
     fields |= _client_identity(body.client_certificate, body.client_key, services)
     row = await services.store.create_webhook_endpoint(
-        user_id, fields, services.secret_box.seal(secret)
+        user_id, fields, services.secret_box.seal(signing)
     )
-    return {**webhook_endpoint_view(row), "secret": secret}
+    return {**webhook_endpoint_view(row), **shown}
 
 
 @router.get("")
@@ -91,31 +92,31 @@ async def rotate_secret(
 ) -> dict[str, Any]:
     """A new secret signs from now on; the old one keeps signing beside it for the overlap
     (``webhooks.rotation_overlap_seconds``), so receivers can switch without losing a message."""
-    secret = _new_secret()
+    endpoint = await services.store.get_webhook_endpoint(user_id, endpoint_id)
+    signing, shown = _signing_secret(endpoint["signature"], None)
     overlap = timedelta(seconds=services.settings.webhooks.rotation_overlap_seconds)
     retire_at = services.clock.now() + overlap
     await services.store.rotate_webhook_secret(
-        user_id, endpoint_id, services.secret_box.seal(secret), retire_at
+        user_id, endpoint_id, services.secret_box.seal(signing), retire_at
     )
-    return {"secret": secret, "previous_secrets_valid_until": rfc3339(retire_at)}
+    return {**shown, "previous_secrets_valid_until": rfc3339(retire_at)}
 
 
-def _new_secret() -> str:
-    return _SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def _checked_secret(secret: str) -> str:
-    """A secret of the receiver's choosing: whsec_ and 24 to 64 random bytes, base64."""
+def _signing_secret(scheme: str, chosen: str | None) -> tuple[str, dict[str, str]]:
+    """What frontdesk signs with, and what the receiver is shown to verify with: the same
+    whsec_ secret for v1 (chosen by the receiver, or made here); for v1a a new Ed25519 pair,
+    whose public key alone is shown."""
+    if scheme == "v1a":
+        signing_key, public_key = new_key_pair()
+        return signing_key, {"public_key": public_key}
+    if chosen is None:
+        secret = new_symmetric_secret()
+        return secret, {"secret": secret}
     try:
-        raw = base64.b64decode(secret.removeprefix(_SECRET_PREFIX), validate=True)
-    except (binascii.Error, ValueError):
-        raw = b""
-    if not 24 <= len(raw) <= 64:
-        raise InvalidInput(
-            "secret: must be whsec_ followed by 24 to 64 random bytes in base64",
-            [FieldError("secret", "must be whsec_ followed by 24 to 64 bytes in base64")],
-        )
-    return secret
+        parse_signer(chosen)
+    except InvalidSecret as error:
+        raise InvalidInput(f"secret: {error}", [FieldError("secret", str(error))]) from None
+    return chosen, {"secret": chosen}
 
 
 def _client_identity(
