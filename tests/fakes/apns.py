@@ -1,5 +1,4 @@
-"""A fake of the Apple Push Notification service: HTTP/2 over TLS (ALPN h2), served by
-hypercorn with a trustme certificate for 127.0.0.1.
+"""A fake of the Apple Push Notification service: HTTP/2 over TLS (ALPN h2) on loopback.
 
 It checks the provider token as APNs does (ES256 with the team's key, its kid and iss, an
 hour at most), the path's device token, apns-topic and the payload, records the HTTP version
@@ -22,16 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-import trustme
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.support.serving import free_port
+from tests.support.serving import serving_over_tls
 
 # Apple's reasons and the HTTP status each comes with.
 APNS_ERRORS: dict[str, int] = {
@@ -201,50 +197,6 @@ def _is_uuid(value: str) -> bool:
 @asynccontextmanager
 async def serving(fake: FakeApns, directory: Path) -> AsyncIterator[FakeApns]:
     """The fake on a free loopback port, HTTP/2 only, as APNs serves."""
-    async with serving_over_tls(fake.app(), directory, alpn=["h2"]) as (url, ca_file):
+    async with serving_over_tls(fake.app(), directory, alpn=("h2",)) as (url, ca_file):
         fake.url, fake.ca_file = url, ca_file
         yield fake
-
-
-@asynccontextmanager
-async def serving_over_tls(
-    app: Starlette, directory: Path, *, alpn: list[str]
-) -> AsyncIterator[tuple[str, Path]]:
-    """``app`` served by hypercorn over TLS on a free loopback port, with a certificate from a
-    test CA; yields the base URL and the CA's certificate (in ``directory``) to trust."""
-    authority = trustme.CA()
-    certificate = authority.issue_cert("127.0.0.1")
-    ca_file, cert_file, key_file = (
-        directory / f"{part}-{id(app)}.pem" for part in ("ca", "cert", "key")
-    )
-    authority.cert_pem.write_to_path(str(ca_file))
-    certificate.cert_chain_pems[0].write_to_path(str(cert_file))
-    certificate.private_key_pem.write_to_path(str(key_file))
-    port = free_port()
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    config.certfile = str(cert_file)
-    config.keyfile = str(key_file)
-    config.alpn_protocols = alpn
-    config.graceful_timeout = 1
-    config.accesslog = None
-    stopping = asyncio.Event()
-    task = asyncio.create_task(serve(app, config, shutdown_trigger=stopping.wait))
-    await _until_listening(port)
-    try:
-        yield f"https://127.0.0.1:{port}", ca_file
-    finally:
-        stopping.set()
-        await task
-
-
-async def _until_listening(port: int) -> None:
-    while True:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.01)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return

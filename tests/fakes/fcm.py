@@ -9,6 +9,7 @@ those, for its own project, with a body FCM would accept. A test queues document
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 from collections import deque
@@ -30,6 +31,7 @@ from tests.support.serving import serving as serving_app
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 _FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
+_DURATION = re.compile(r"\d+(\.\d{1,9})?s")  # a protobuf Duration in JSON: "3s", "3.5s"
 
 # The FCM v1 error codes: HTTP status, google.rpc status, and the message FCM sends with them.
 FCM_ERRORS: dict[str, tuple[int, str, str]] = {
@@ -187,6 +189,14 @@ def _invalid(message: dict[str, Any]) -> str | None:
     for index, value in enumerate(message.get("data", {}).values()):
         if not isinstance(value, str):
             return f"Invalid value at 'message.data[{index}].value' (TYPE_STRING)"
+    android = message.get("android", {})
+    if android.get("priority", "normal").lower() not in {"normal", "high"}:
+        return "Invalid value at 'message.android.priority'"
+    if "ttl" in android and not _DURATION.fullmatch(str(android["ttl"])):
+        return "Invalid value at 'message.android.ttl' (google.protobuf.Duration)"
+    headers = message.get("apns", {}).get("headers", {})
+    if not all(isinstance(value, str) for value in headers.values()):
+        return "Invalid value at 'message.apns.headers' (TYPE_STRING)"
     return None
 
 

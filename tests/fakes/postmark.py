@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.support.instance import free_port
+from tests.support.serving import serving as serving_app
 
 
 @dataclass(frozen=True)
@@ -111,23 +110,13 @@ class PostmarkFake:
 
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[PostmarkFake]:
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                self.app(), host="127.0.0.1", port=port, log_config=None, access_log=False
-            )
-        )
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.01)
-        self.base_url = f"http://127.0.0.1:{port}"
-        try:
-            yield self
-        finally:
-            self._released.set()
-            server.should_exit = True
-            await serving
+        """The fake on a free loopback port until the block ends."""
+        async with serving_app(self.app()) as url:
+            self.base_url = url
+            try:
+                yield self
+            finally:
+                self._released.set()  # a hanging request must not hold the shutdown up
 
 
 def _invalid(body: Any) -> str | None:

@@ -23,7 +23,6 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from urllib.parse import quote
 
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -33,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.support.instance import free_port
+from tests.support.serving import serving as serving_app
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SIGNATURE_MISMATCH = (
@@ -191,23 +190,13 @@ class SesFake:
 
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[SesFake]:
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                self.app(), host="127.0.0.1", port=port, log_config=None, access_log=False
-            )
-        )
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.01)
-        self.base_url = f"http://127.0.0.1:{port}"
-        try:
-            yield self
-        finally:
-            self._released.set()
-            server.should_exit = True
-            await serving
+        """The fake on a free loopback port until the block ends."""
+        async with serving_app(self.app()) as url:
+            self.base_url = url
+            try:
+                yield self
+            finally:
+                self._released.set()  # a hanging request must not hold the shutdown up
 
 
 def sigv4_signature(

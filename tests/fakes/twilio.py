@@ -27,13 +27,12 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.support.instance import free_port
+from tests.support.serving import serving as serving_app
 
 API_VERSION = "2010-04-01"
 HANG_SECONDS = 30.0
@@ -218,23 +217,13 @@ class TwilioFake:
 
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[TwilioFake]:
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                self.app(), host="127.0.0.1", port=port, log_config=None, access_log=False
-            )
-        )
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.01)
-        self.base_url = f"http://127.0.0.1:{port}"
-        try:
-            yield self
-        finally:
-            self._released.set()
-            server.should_exit = True
-            await serving
+        """The fake on a free loopback port until the block ends."""
+        async with serving_app(self.app()) as url:
+            self.base_url = url
+            try:
+                yield self
+            finally:
+                self._released.set()  # a hanging request must not hold the shutdown up
 
 
 def _twilio_error(
@@ -266,6 +255,9 @@ def _missing_field(form: Mapping[str, str]) -> tuple[int, str] | None:
         return 21603, "A 'From' phone number is required."
     if not form.get("Body"):
         return 21602, "Message body is required."
+    validity = form.get("ValidityPeriod", "36000")
+    if not validity.isdigit() or not 1 <= int(validity) <= 36000:
+        return 21624, "Validity period can only be set to integers between 1 and 36,000 seconds."
     return None
 
 

@@ -30,7 +30,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.fakes.apns import serving_over_tls
+from tests.support.serving import serving_over_tls
+
+_URGENCIES = frozenset({"very-low", "low", "normal", "high"})  # RFC 8030, section 5.3
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ class FakePushService:
             return Response("Unauthorized", status_code=401)
         if not request.headers.get("ttl", "").isdigit():
             return Response("TTL header is required", status_code=400)
+        if request.headers.get("urgency", "normal") not in _URGENCIES:
+            return Response("Urgency must be very-low, low, normal or high", status_code=400)
         if request.headers.get("content-encoding") != "aes128gcm":
             return Response("Unsupported Content-Encoding", status_code=415)
         try:
@@ -167,6 +171,6 @@ def _b64decode(value: str) -> bytes:
 @asynccontextmanager
 async def serving(fake: FakePushService, directory: Path) -> AsyncIterator[FakePushService]:
     """The fake on a free loopback port over HTTPS, as RFC 8030 requires of a push service."""
-    async with serving_over_tls(fake.app(), directory, alpn=["h2", "http/1.1"]) as (url, ca):
+    async with serving_over_tls(fake.app(), directory) as (url, ca):
         fake.url, fake.ca_file = url, ca
         yield fake

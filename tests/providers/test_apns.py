@@ -3,18 +3,26 @@ speaks HTTP/2 over TLS on loopback."""
 
 from __future__ import annotations
 
-import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.fakes.apns import FakeApns, Notification, serving
-from tests.support.client import Api, eventually
+from tests.providers.support import (
+    CRITICAL_FOR_TEN_MINUTES,
+    add_devices,
+    device_tokens,
+    eventually_forgotten,
+    everything_shown,
+    pem,
+)
+from tests.support.client import Api
 from tests.support.instance import instance_of_its_own, providers_environment
 
 PUSH = {
@@ -40,11 +48,7 @@ class Setup:
 async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup]:
     directory = tmp_path_factory.mktemp("apns")
     key = ec.generate_private_key(ec.SECP256R1())
-    private_key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    private_key_pem = pem(key)
     key_file = directory / "AuthKey_ABC123DEFG.p8"
     key_file.write_text(private_key_pem)
     fake = FakeApns("TEAM123456", "ABC123DEFG", key.public_key(), TOPIC)
@@ -69,16 +73,15 @@ def _no_failure_outlives_its_test(setup: Setup) -> Iterator[None]:
     setup.apns.clear_failures()
 
 
-async def _notify(api: Api) -> tuple[str, str, str]:
+async def _notify(api: Api, **options: Any) -> tuple[str, str, str]:
     """A user with one iOS device, and a push notification to them: (user, token, id)."""
     token = uuid.uuid4().hex + uuid.uuid4().hex  # 64 hex digits, like a device token
     user_id = await api.put_user(name="Ada")
-    response = await api.http.post(
-        f"/v1/users/{user_id}/devices", json={"token": token, "provider": "apns"}
-    )
-    assert response.status_code == 201, response.text
+    await add_devices(api, user_id, (token, "apns"))
     template_id = await api.put_template(PUSH)
-    response = await api.send(user_id=user_id, template=template_id, payload={"order": "A-17"})
+    response = await api.send(
+        user_id=user_id, template=template_id, payload={"order": "A-17"}, **options
+    )
     assert response.status_code == 202, response.text
     return user_id, token, response.json()["id"]
 
@@ -107,6 +110,30 @@ async def test_push_reaches_apns_over_http2_and_records_the_apns_id(setup: Setup
     assert notification.headers["apns-topic"] == TOPIC
     assert notification.headers["apns-push-type"] == "alert"
     assert push["provider_message_id"] == notification.headers["apns-id"]
+    assert notification.headers["apns-priority"] == "10"
+
+
+async def test_critical_push_goes_at_once_and_expires_with_the_notification(
+    setup: Setup,
+) -> None:
+    _, token, notification_id = await _notify(setup.api, **CRITICAL_FOR_TEN_MINUTES)
+
+    (push,) = (await setup.api.settled(notification_id))["deliveries"]
+
+    assert push["status"] == "sent"
+    (notification,) = _delivered_to(setup.apns, token)
+    assert notification.headers["apns-priority"] == "10"
+    expires_in = int(notification.headers["apns-expiration"]) - time.time()
+    assert 590 <= expires_in <= 600
+
+
+async def test_low_priority_push_may_wait_for_the_device(setup: Setup) -> None:
+    _, token, notification_id = await _notify(setup.api, priority="low")
+
+    await setup.api.settled(notification_id)
+
+    (notification,) = _delivered_to(setup.apns, token)
+    assert notification.headers["apns-priority"] == "5"
 
 
 async def test_retries_carry_the_same_apns_id(setup: Setup) -> None:
@@ -144,12 +171,7 @@ async def test_dead_device_fails_and_is_forgotten(setup: Setup, reason: str) -> 
     assert push["status"] == "failed"
     assert push["attempts"] == 1
     assert reason in push["reason"]
-
-    async def forgotten() -> bool:
-        user = (await setup.api.http.get(f"/v1/users/{user_id}")).json()
-        return token not in [device["token"] for device in user["devices"]]
-
-    assert await eventually(forgotten, timeout=5)
+    assert await eventually_forgotten(setup.api, user_id, token)
 
 
 async def test_payload_too_large_fails_and_keeps_the_device(setup: Setup) -> None:
@@ -160,8 +182,7 @@ async def test_payload_too_large_fails_and_keeps_the_device(setup: Setup) -> Non
     (push,) = (await setup.api.settled(notification_id))["deliveries"]
     assert push["status"] == "failed"
     assert "PayloadTooLarge" in push["reason"]
-    user = (await setup.api.http.get(f"/v1/users/{user_id}")).json()
-    assert token in [device["token"] for device in user["devices"]]
+    assert token in await device_tokens(setup.api, user_id)
 
 
 async def test_expired_provider_token_is_replaced_and_the_send_goes_through(
@@ -202,8 +223,7 @@ async def test_secrets_appear_in_no_log_and_no_reason(
     (push,) = (await setup.api.settled(notification_id))["deliveries"]
     assert push["status"] == "failed"
     assert "InvalidProviderToken" in push["reason"]
-    audit = (await setup.api.http.get(f"/v1/notifications/{notification_id}/audit")).text
-    shown = caplog.text + json.dumps(push) + audit
+    shown = await everything_shown(setup.api, notification_id, push, caplog.text)
     assert setup.private_key_pem.splitlines()[1] not in shown
     for notification in _received_by(setup.apns, token):
         assert notification.headers["authorization"].removeprefix("bearer ") not in shown

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.fakes.fcm import FakeFcm, serving
-from tests.support.client import Api, eventually, unique
+from tests.providers.support import (
+    CRITICAL_FOR_TEN_MINUTES,
+    add_devices,
+    device_tokens,
+    eventually_forgotten,
+    everything_shown,
+    fcm_service_account,
+)
+from tests.support.client import Api, unique
 from tests.support.instance import instance_of_its_own, providers_environment
 
 PUSH = {"channels": {"push": {"title": "Order {{ payload.order }}", "body": "It has shipped"}}}
@@ -38,23 +44,7 @@ class Setup:
 @pytest.fixture(scope="module")
 async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup]:
     directory = tmp_path_factory.mktemp("fcm")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    account = {
-        "type": "service_account",
-        "project_id": "frontdesk-test",
-        "private_key_id": "0123456789abcdef",
-        "private_key": private_key_pem,
-        "client_email": "frontdesk@frontdesk-test.iam.gserviceaccount.com",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    }
-    account_file = directory / "service-account.json"
-    account_file.write_text(json.dumps(account))
-    fake = FakeFcm("frontdesk-test", account["client_email"], key.public_key())
+    fake, account_file, private_key_pem = fcm_service_account(directory)
     async with serving(fake):
         provider = {
             "type": "fcm",
@@ -73,16 +63,17 @@ def _no_failure_outlives_its_test(setup: Setup) -> Iterator[None]:
     setup.fcm.clear_failures()
 
 
-async def _notify(api: Api, template: dict[str, Any] = PUSH) -> tuple[str, str, str]:
+async def _notify(
+    api: Api, template: dict[str, Any] = PUSH, **options: Any
+) -> tuple[str, str, str]:
     """A user with one FCM device, and a push notification to them: (user, token, id)."""
     token = unique("fcm-token") + ":APA91b" + "x" * 40
     user_id = await api.put_user(name="Ada")
-    response = await api.http.post(
-        f"/v1/users/{user_id}/devices", json={"token": token, "provider": "fcm"}
-    )
-    assert response.status_code == 201, response.text
+    await add_devices(api, user_id, (token, "fcm"))
     template_id = await api.put_template(template)
-    response = await api.send(user_id=user_id, template=template_id, payload={"order": "A-17"})
+    response = await api.send(
+        user_id=user_id, template=template_id, payload={"order": "A-17"}, **options
+    )
     assert response.status_code == 202, response.text
     return user_id, token, response.json()["id"]
 
@@ -106,13 +97,28 @@ async def test_push_reaches_fcm_and_records_its_message_name(setup: Setup) -> No
     assert message["notification"] == {"title": "Order A-17", "body": "It has shipped"}
     assert message["data"] == {"order": "A-17", "screen": "orders"}
     assert push["provider_message_id"].startswith("projects/frontdesk-test/messages/")
+    assert message["android"] == {"priority": "normal"}
+
+
+async def test_critical_push_is_high_priority_and_expires_with_the_notification(
+    setup: Setup,
+) -> None:
+    _, token, notification_id = await _notify(setup.api, **CRITICAL_FOR_TEN_MINUTES)
+
+    (push,) = (await setup.api.settled(notification_id))["deliveries"]
+
+    assert push["status"] == "sent"
+    (message,) = _sent_to(setup.fcm, token)
+    assert message["android"]["priority"] == "high"
+    assert 590 <= int(message["android"]["ttl"].removesuffix("s")) <= 600
+    apns_headers = message["apns"]["headers"]
+    assert apns_headers["apns-priority"] == "10"
+    assert 590 <= int(apns_headers["apns-expiration"]) - time.time() <= 600
 
 
 async def test_a_topic_token_is_sent_to_the_topic(setup: Setup) -> None:
     user_id = await setup.api.put_user(name="Ada")
-    await setup.api.http.post(
-        f"/v1/users/{user_id}/devices", json={"token": "/topics/news", "provider": "fcm"}
-    )
+    await add_devices(setup.api, user_id, ("/topics/news", "fcm"))
     template_id = await setup.api.put_template(PUSH)
 
     response = await setup.api.send(user_id=user_id, template=template_id, payload={"order": 1})
@@ -171,12 +177,7 @@ async def test_dead_token_fails_and_is_forgotten(setup: Setup, error_code: str) 
     assert push["status"] == "failed"
     assert push["attempts"] == 1
     assert error_code in push["reason"]
-
-    async def forgotten() -> bool:
-        user = (await setup.api.http.get(f"/v1/users/{user_id}")).json()
-        return token not in [device["token"] for device in user["devices"]]
-
-    assert await eventually(forgotten, timeout=5)
+    assert await eventually_forgotten(setup.api, user_id, token)
 
 
 async def test_third_party_auth_error_fails_without_forgetting_the_token(setup: Setup) -> None:
@@ -187,8 +188,7 @@ async def test_third_party_auth_error_fails_without_forgetting_the_token(setup: 
     (push,) = (await setup.api.settled(notification_id))["deliveries"]
     assert push["status"] == "failed"
     assert "THIRD_PARTY_AUTH_ERROR" in push["reason"]
-    user = (await setup.api.http.get(f"/v1/users/{user_id}")).json()
-    assert token in [device["token"] for device in user["devices"]]
+    assert token in await device_tokens(setup.api, user_id)
 
 
 async def test_unavailable_is_retried_then_sent(setup: Setup) -> None:
@@ -226,8 +226,7 @@ async def test_secrets_appear_in_no_log_and_no_reason(
 
     (push,) = (await setup.api.settled(notification_id))["deliveries"]
     assert push["status"] == "dead"
-    audit = (await setup.api.http.get(f"/v1/notifications/{notification_id}/audit")).text
-    shown = caplog.text + json.dumps(push) + audit
+    shown = await everything_shown(setup.api, notification_id, push, caplog.text)
     key_body = setup.private_key_pem.splitlines()[1]
     assert key_body not in shown
     assert "ya29." not in shown

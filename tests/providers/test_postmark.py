@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from tests.fakes.postmark import PostmarkFake
-from tests.support.client import Api, eventually, unique
+from tests.providers.support import eventually_status, suppressed
+from tests.support.client import Api, unique
 from tests.support.instance import instance_of_its_own, providers_environment
 
 SENDER = "Boutique <noreply@shop.example>"
@@ -71,8 +72,7 @@ class Postmark:
             )
 
     async def suppressed(self) -> list[str]:
-        response = await self.api.http.get("/v1/suppressions", params={"channel": "email"})
-        return [item["address"] for item in response.json()["items"]]
+        return await suppressed(self.api, "email")
 
 
 @pytest.fixture(scope="module")
@@ -252,13 +252,7 @@ async def test_delivery_webhook_marks_the_delivery_delivered(postmark: Postmark)
     response = await postmark.webhook(delivered)
 
     assert response.status_code == 200
-
-    async def is_delivered() -> bool:
-        return (await postmark.api.notification(notification_id))["deliveries"][0][
-            "status"
-        ] == "delivered"
-
-    await eventually(is_delivered)
+    await eventually_status(postmark.api, notification_id, "delivered")
 
 
 async def test_webhook_with_wrong_credentials_is_refused_and_changes_nothing(

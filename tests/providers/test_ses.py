@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from tests.fakes.ses import SesFake, SnsTopic
-from tests.support.client import Api, eventually, unique
+from tests.providers.support import eventually_status, suppressed
+from tests.support.client import Api, unique
 from tests.support.instance import instance_of_its_own, providers_environment
 
 SENDER = "Boutique Café <noreply@shop.example>"
@@ -68,8 +69,7 @@ class Ses:
             )
 
     async def suppressed(self) -> list[str]:
-        response = await self.api.http.get("/v1/suppressions", params={"channel": "email"})
-        return [item["address"] for item in response.json()["items"]]
+        return await suppressed(self.api, "email")
 
 
 @pytest.fixture(scope="module")
@@ -247,13 +247,7 @@ async def test_delivery_event_marks_the_delivery_delivered(ses: Ses) -> None:
     response = await ses.post_to_inbound(ses.topic.notification(delivery))
 
     assert response.status_code == 200
-
-    async def delivered() -> bool:
-        return (await ses.api.notification(notification_id))["deliveries"][0][
-            "status"
-        ] == "delivered"
-
-    await eventually(delivered)
+    await eventually_status(ses.api, notification_id, "delivered")
 
 
 async def test_badly_signed_bounce_is_refused_and_changes_nothing(ses: Ses) -> None:

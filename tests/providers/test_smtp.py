@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.smtp import FakeSmtpServer, fake_smtp_server
+from tests.providers.support import suppressed
 from tests.support.client import Api, unique
 from tests.support.instance import free_port, instance_of_its_own, providers_environment
 
@@ -130,8 +131,7 @@ async def test_unknown_mailbox_fails_the_delivery_and_suppresses_the_address(
     assert email["attempts"] == 1
     assert "smtp_550" in email["reason"]
     assert address not in email["reason"]
-    suppressions = await api.http.get("/v1/suppressions", params={"channel": "email"})
-    assert address in [s["address"] for s in suppressions.json()["items"]]
+    assert address in await suppressed(api, "email")
 
 
 async def test_rejected_content_fails_without_suppressing_the_address(
@@ -145,8 +145,7 @@ async def test_rejected_content_fails_without_suppressing_the_address(
     (email,) = (await api.settled(notification_id))["deliveries"]
     assert email["status"] == "failed"
     assert "smtp_554" in email["reason"]
-    suppressions = await api.http.get("/v1/suppressions", params={"channel": "email"})
-    assert address not in [s["address"] for s in suppressions.json()["items"]]
+    assert address not in await suppressed(api, "email")
 
 
 async def test_temporary_refusal_is_retried_then_sent(smtp: tuple[Api, FakeSmtpServer]) -> None:

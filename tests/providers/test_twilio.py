@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from frontdesk.bootstrap import Frontdesk
-from tests.fakes.twilio import TwilioFake, signed_callback
+from tests.fakes.twilio import ReceivedRequest, TwilioFake, signed_callback
+from tests.providers.support import CRITICAL_FOR_TEN_MINUTES, eventually_status, suppressed
 from tests.support.client import Api, eventually
 from tests.support.instance import instance_of_its_own, providers_environment
 
@@ -53,12 +54,21 @@ class Twilio:
         phone = next(_numbers)
         return await self.api.put_user(phone=phone, name="Ada"), phone
 
-    async def notify(self, user_id: str, order_id: str = "A-1") -> str:
+    async def notify(self, user_id: str, order_id: str = "A-1", **options: Any) -> str:
         response = await self.api.send(
-            user_id=user_id, template=self.template, payload={"order_id": order_id}
+            user_id=user_id, template=self.template, payload={"order_id": order_id}, **options
         )
         assert response.status_code == 202, response.text
         return str(response.json()["id"])
+
+    async def sent(self) -> tuple[str, str, ReceivedRequest]:
+        """A new user's notification, once Twilio has taken its SMS: (its id, the user's
+        phone, what Twilio received)."""
+        user_id, phone = await self.user()
+        notification_id = await self.notify(user_id)
+        await self.api.settled(notification_id)
+        (sent,) = self.fake.to(phone)
+        return notification_id, phone, sent
 
     async def send_sms(self, user_id: str, order_id: str = "A-1") -> dict[str, Any]:
         """The SMS delivery of a new notification, once settled."""
@@ -138,6 +148,19 @@ async def test_sms_goes_out_as_a_twilio_message(twilio: Twilio) -> None:
     assert sent.status == 201
     assert sent.form["From"] == SENDER
     assert sent.form["Body"] == "Order A-17 has shipped"
+    assert "ValidityPeriod" not in sent.form
+
+
+async def test_an_expiring_sms_is_valid_at_twilio_no_longer_than_the_notification(
+    twilio: Twilio,
+) -> None:
+    user_id, phone = await twilio.user()
+
+    notification_id = await twilio.notify(user_id, **CRITICAL_FOR_TEN_MINUTES)
+
+    await twilio.api.settled(notification_id)
+    (sent,) = twilio.fake.to(phone)
+    assert 590 <= int(sent.form["ValidityPeriod"]) <= 600
     assert sent.form["StatusCallback"] == twilio.callback_url("twilio/status")
 
 
@@ -186,7 +209,7 @@ async def test_unsubscribed_recipient_fails_and_is_suppressed(twilio: Twilio) ->
     assert delivery["attempts"] == 1
     assert "21610" in delivery["reason"]
     assert phone not in delivery["reason"]
-    await _eventually_suppressed(twilio.api, phone)
+    assert phone in await suppressed(twilio.api, "sms")
 
 
 async def test_invalid_to_number_fails_and_is_suppressed(twilio: Twilio) -> None:
@@ -204,7 +227,7 @@ async def test_invalid_to_number_fails_and_is_suppressed(twilio: Twilio) -> None
     assert delivery["status"] == "failed"
     assert "21211" in delivery["reason"]
     assert phone not in delivery["reason"] and phone not in (delivery["last_error"] or "")
-    await _eventually_suppressed(twilio.api, phone)
+    assert phone in await suppressed(twilio.api, "sms")
 
 
 async def test_refusal_about_the_sender_fails_without_suppressing_the_number(
@@ -218,7 +241,7 @@ async def test_refusal_about_the_sender_fails_without_suppressing_the_number(
 
     assert delivery["status"] == "failed"
     assert "21606" in delivery["reason"]
-    assert phone not in await _suppressed_numbers(twilio.api)
+    assert phone not in await suppressed(twilio.api, "sms")
 
 
 async def test_send_that_times_out_is_retried(twilio: Twilio) -> None:
@@ -308,65 +331,50 @@ async def test_badly_signed_stop_is_refused_and_changes_nothing(twilio: Twilio) 
 
 
 async def test_delivered_status_callback_marks_the_delivery_delivered(twilio: Twilio) -> None:
-    user_id, phone = await twilio.user()
-    notification_id = await twilio.notify(user_id)
-    await twilio.api.settled(notification_id)
-    (sent,) = twilio.fake.to(phone)
+    notification_id, phone, sent = await twilio.sent()
 
     response = await twilio.status_callback(sent.sid or "", phone, "delivered")
 
     assert response.status_code == 200
-    delivery = await _eventually_status(twilio.api, notification_id, "delivered")
+    delivery = await eventually_status(twilio.api, notification_id, "delivered")
     assert delivery["provider_message_id"] == sent.sid
 
 
 async def test_undelivered_status_callback_fails_the_delivery_with_twilio_code(
     twilio: Twilio,
 ) -> None:
-    user_id, phone = await twilio.user()
-    notification_id = await twilio.notify(user_id)
-    await twilio.api.settled(notification_id)
-    (sent,) = twilio.fake.to(phone)
+    notification_id, phone, sent = await twilio.sent()
 
     response = await twilio.status_callback(sent.sid or "", phone, "undelivered", "30003")
 
     assert response.status_code == 200
-    delivery = await _eventually_status(twilio.api, notification_id, "failed")
+    delivery = await eventually_status(twilio.api, notification_id, "failed")
     assert "30003" in delivery["reason"]
 
 
 async def test_a_failure_callback_for_a_dead_number_suppresses_it(twilio: Twilio) -> None:
-    user_id, phone = await twilio.user()
-    notification_id = await twilio.notify(user_id)
-    await twilio.api.settled(notification_id)
-    (sent,) = twilio.fake.to(phone)
+    notification_id, phone, sent = await twilio.sent()
 
     response = await twilio.status_callback(sent.sid or "", phone, "undelivered", "30005")
 
     assert response.status_code == 200
-    await _eventually_status(twilio.api, notification_id, "failed")
+    await eventually_status(twilio.api, notification_id, "failed")
     await _eventually_suppressed(twilio.api, phone)
 
 
 async def test_a_failure_callback_for_a_passing_problem_keeps_the_number(
     twilio: Twilio,
 ) -> None:
-    user_id, phone = await twilio.user()
-    notification_id = await twilio.notify(user_id)
-    await twilio.api.settled(notification_id)
-    (sent,) = twilio.fake.to(phone)
+    notification_id, phone, sent = await twilio.sent()
 
     await twilio.status_callback(sent.sid or "", phone, "undelivered", "30003")
 
-    await _eventually_status(twilio.api, notification_id, "failed")
-    assert phone not in await _suppressed_numbers(twilio.api)
+    await eventually_status(twilio.api, notification_id, "failed")
+    assert phone not in await suppressed(twilio.api, "sms")
 
 
 async def test_sent_status_callback_changes_nothing(twilio: Twilio) -> None:
-    user_id, phone = await twilio.user()
-    notification_id = await twilio.notify(user_id)
-    await twilio.api.settled(notification_id)
-    (sent,) = twilio.fake.to(phone)
+    notification_id, phone, sent = await twilio.sent()
 
     response = await twilio.status_callback(sent.sid or "", phone, "sent")
 
@@ -376,10 +384,7 @@ async def test_sent_status_callback_changes_nothing(twilio: Twilio) -> None:
 
 
 async def test_badly_signed_status_callback_is_refused(twilio: Twilio) -> None:
-    user_id, phone = await twilio.user()
-    notification_id = await twilio.notify(user_id)
-    await twilio.api.settled(notification_id)
-    (sent,) = twilio.fake.to(phone)
+    notification_id, phone, sent = await twilio.sent()
 
     response = await twilio.status_callback(
         sent.sid or "", phone, "delivered", auth_token="not-the-auth-token"
@@ -402,14 +407,8 @@ async def test_messaging_service_and_api_key_send_without_a_from_number(tmp_path
             messaging_service_sid=service_sid,
         )
         del table["from"]
-        environment = providers_environment("sms", table)
-        async with instance_of_its_own("sqlite", tmp_path, environment=environment) as (api, _):
-            phone = next(_numbers)
-            user_id = await api.put_user(phone=phone)
-            template = await api.put_template(SHIPPED)
 
-            response = await api.send(user_id=user_id, template=template, payload={"order_id": 1})
-            (delivery,) = (await api.settled(response.json()["id"]))["deliveries"]
+        delivery, phone = await _sms_through_an_instance_of_its_own(table, tmp_path)
 
     assert delivery["status"] == "sent"
     (sent,) = fake.to(phone)
@@ -423,16 +422,9 @@ async def test_wrong_credentials_fail_as_a_configuration_problem_without_leaking
     fake = TwilioFake(ACCOUNT_SID, AUTH_TOKEN)
     wrong_token = "twilio-wrong-token-7f00d1e5c0ffee00"
     async with fake.serving():
-        environment = providers_environment(
-            "sms", twilio_table(fake.base_url, auth_token=wrong_token)
-        )
-        async with instance_of_its_own("sqlite", tmp_path, environment=environment) as (api, _):
-            phone = next(_numbers)
-            user_id = await api.put_user(phone=phone)
-            template = await api.put_template(SHIPPED)
+        table = twilio_table(fake.base_url, auth_token=wrong_token)
 
-            response = await api.send(user_id=user_id, template=template, payload={"order_id": 1})
-            (delivery,) = (await api.settled(response.json()["id"]))["deliveries"]
+        delivery, _ = await _sms_through_an_instance_of_its_own(table, tmp_path)
 
     assert delivery["status"] == "failed"
     assert "20003" in delivery["reason"]
@@ -444,22 +436,23 @@ async def test_wrong_credentials_fail_as_a_configuration_problem_without_leaking
         assert secret not in written.out + written.err
 
 
-async def _suppressed_numbers(api: Api) -> set[str]:
-    response = await api.http.get("/v1/suppressions", params={"channel": "sms", "limit": 1000})
-    assert response.status_code == 200, response.text
-    return {item["address"] for item in response.json()["items"]}
-
-
-async def _eventually_status(api: Api, notification_id: str, status: str) -> dict[str, Any]:
-    async def with_status() -> dict[str, Any] | None:
-        (delivery,) = (await api.notification(notification_id))["deliveries"]
-        return delivery if delivery["status"] == status else None
-
-    return await eventually(with_status, timeout=3)
+async def _sms_through_an_instance_of_its_own(
+    twilio_provider: dict[str, Any], directory: Path
+) -> tuple[dict[str, Any], str]:
+    """A notification to a new user, sent by an instance with this Twilio provider alone:
+    (its SMS delivery once settled, the user's phone)."""
+    environment = providers_environment("sms", twilio_provider)
+    async with instance_of_its_own("sqlite", directory, environment=environment) as (api, _):
+        phone = next(_numbers)
+        user_id = await api.put_user(phone=phone)
+        template = await api.put_template(SHIPPED)
+        response = await api.send(user_id=user_id, template=template, payload={"order_id": 1})
+        (delivery,) = (await api.settled(response.json()["id"]))["deliveries"]
+    return delivery, phone
 
 
 async def _eventually_suppressed(api: Api, phone: str) -> None:
-    async def suppressed() -> bool:
-        return phone in await _suppressed_numbers(api)
+    async def is_suppressed() -> bool:
+        return phone in await suppressed(api, "sms")
 
-    await eventually(suppressed, timeout=3)
+    await eventually(is_suppressed, timeout=3)

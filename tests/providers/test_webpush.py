@@ -7,14 +7,23 @@ import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.fakes.fcm import FakeFcm
 from tests.fakes.fcm import serving as serving_fcm
 from tests.fakes.webpush import FakePushService, serving
+from tests.providers.support import (
+    CRITICAL_FOR_TEN_MINUTES,
+    add_devices,
+    device_tokens,
+    eventually_forgotten,
+    everything_shown,
+    fcm_service_account,
+    pem,
+)
 from tests.support.client import Api, eventually
 from tests.support.instance import instance_of_its_own, providers_environment
 
@@ -37,37 +46,13 @@ class Setup:
     vapid_private_key_pem: str
 
 
-def _pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-
-
 @pytest.fixture(scope="module")
 async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup]:
     directory = tmp_path_factory.mktemp("webpush")
-    vapid_key_pem = _pem(ec.generate_private_key(ec.SECP256R1()))
+    vapid_key_pem = pem(ec.generate_private_key(ec.SECP256R1()))
     vapid_key_file = directory / "vapid.pem"
     vapid_key_file.write_text(vapid_key_pem)
-    account_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    account_file = directory / "service-account.json"
-    account_file.write_text(
-        json.dumps(
-            {
-                "project_id": "frontdesk-test",
-                "private_key": _pem(account_key),
-                "client_email": "frontdesk@frontdesk-test.iam.gserviceaccount.com",
-                "token_uri": "https://oauth2.googleapis.com/token",
-            }
-        )
-    )
-    fcm = FakeFcm(
-        "frontdesk-test",
-        "frontdesk@frontdesk-test.iam.gserviceaccount.com",
-        account_key.public_key(),
-    )
+    fcm, account_file, _ = fcm_service_account(directory)
     async with serving(FakePushService(), directory) as push_service, serving_fcm(fcm):
         webpush_provider = {
             "type": "webpush",
@@ -94,17 +79,21 @@ def _no_failure_outlives_its_test(setup: Setup) -> Iterator[None]:
 
 async def _user_with(api: Api, *devices: tuple[str, str]) -> str:
     user_id = await api.put_user(name="Ada")
-    for token, provider in devices:
-        response = await api.http.post(
-            f"/v1/users/{user_id}/devices", json={"token": token, "provider": provider}
-        )
-        assert response.status_code == 201, response.text
+    await add_devices(api, user_id, *devices)
     return user_id
 
 
-async def _notify(api: Api, user_id: str) -> str:
+async def _subscribed_user(setup: Setup) -> tuple[str, str]:
+    """A new browser subscription and a user with it as their only device: (it, user)."""
+    subscription = setup.push_service.subscribe()
+    return subscription, await _user_with(setup.api, (subscription, "webpush"))
+
+
+async def _notify(api: Api, user_id: str, **options: Any) -> str:
     template_id = await api.put_template(PUSH)
-    response = await api.send(user_id=user_id, template=template_id, payload={"order": "A-17"})
+    response = await api.send(
+        user_id=user_id, template=template_id, payload={"order": "A-17"}, **options
+    )
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
 
@@ -112,8 +101,7 @@ async def _notify(api: Api, user_id: str) -> str:
 async def test_push_reaches_the_browser_encrypted_and_records_its_location(
     setup: Setup,
 ) -> None:
-    subscription = setup.push_service.subscribe()
-    user_id = await _user_with(setup.api, (subscription, "webpush"))
+    subscription, user_id = await _subscribed_user(setup)
 
     notification_id = await _notify(setup.api, user_id)
 
@@ -127,14 +115,28 @@ async def test_push_reaches_the_browser_encrypted_and_records_its_location(
         "data": {"order": "A-17"},
     }
     assert received.headers["ttl"] == "86400"
+    assert received.headers["urgency"] == "normal"
     assert received.headers["content-encoding"] == "aes128gcm"
     assert push["provider_message_id"].startswith(f"{setup.push_service.url}/message/")
 
 
+async def test_critical_push_is_urgent_and_lives_as_long_as_the_notification(
+    setup: Setup,
+) -> None:
+    subscription, user_id = await _subscribed_user(setup)
+
+    notification_id = await _notify(setup.api, user_id, **CRITICAL_FOR_TEN_MINUTES)
+
+    (push,) = (await setup.api.settled(notification_id))["deliveries"]
+    assert push["status"] == "sent"
+    (received,) = setup.push_service.pushes_to(subscription)
+    assert received.headers["urgency"] == "high"
+    assert 590 <= int(received.headers["ttl"]) <= 600
+
+
 async def test_too_many_requests_is_retried_no_sooner_than_retry_after(setup: Setup) -> None:
     setup.push_service.fail_next(429, retry_after=1)
-    subscription = setup.push_service.subscribe()
-    user_id = await _user_with(setup.api, (subscription, "webpush"))
+    subscription, user_id = await _subscribed_user(setup)
 
     notification_id = await _notify(setup.api, user_id)
 
@@ -148,8 +150,7 @@ async def test_too_many_requests_is_retried_no_sooner_than_retry_after(setup: Se
 @pytest.mark.parametrize("status", [404, 410])
 async def test_gone_subscription_fails_and_is_forgotten(setup: Setup, status: int) -> None:
     setup.push_service.fail_next(status)
-    subscription = setup.push_service.subscribe()
-    user_id = await _user_with(setup.api, (subscription, "webpush"))
+    subscription, user_id = await _subscribed_user(setup)
 
     notification_id = await _notify(setup.api, user_id)
 
@@ -157,12 +158,7 @@ async def test_gone_subscription_fails_and_is_forgotten(setup: Setup, status: in
     assert push["status"] == "failed"
     assert push["attempts"] == 1
     assert str(status) in push["reason"]
-
-    async def forgotten() -> bool:
-        user = (await setup.api.http.get(f"/v1/users/{user_id}")).json()
-        return subscription not in [device["token"] for device in user["devices"]]
-
-    assert await eventually(forgotten, timeout=5)
+    assert await eventually_forgotten(setup.api, user_id, subscription)
 
 
 @pytest.mark.parametrize(
@@ -192,22 +188,19 @@ async def test_a_token_that_is_no_https_subscription_fails_and_is_forgotten(
 
 async def test_payload_too_large_fails_and_keeps_the_subscription(setup: Setup) -> None:
     setup.push_service.fail_next(413)
-    subscription = setup.push_service.subscribe()
-    user_id = await _user_with(setup.api, (subscription, "webpush"))
+    subscription, user_id = await _subscribed_user(setup)
 
     notification_id = await _notify(setup.api, user_id)
 
     (push,) = (await setup.api.settled(notification_id))["deliveries"]
     assert push["status"] == "failed"
     assert "413" in push["reason"]
-    user = (await setup.api.http.get(f"/v1/users/{user_id}")).json()
-    assert subscription in [device["token"] for device in user["devices"]]
+    assert subscription in await device_tokens(setup.api, user_id)
 
 
 async def test_a_push_that_hangs_past_the_timeout_is_retried(setup: Setup) -> None:
     setup.push_service.hang_next(2.0)
-    subscription = setup.push_service.subscribe()
-    user_id = await _user_with(setup.api, (subscription, "webpush"))
+    subscription, user_id = await _subscribed_user(setup)
 
     notification_id = await _notify(setup.api, user_id)
 
@@ -241,15 +234,13 @@ async def test_secrets_appear_in_no_log_and_no_reason(
     # and query parameters themselves.
     caplog.set_level(logging.INFO)
     setup.push_service.fail_next(503, times=3)
-    subscription = setup.push_service.subscribe()
-    user_id = await _user_with(setup.api, (subscription, "webpush"))
+    subscription, user_id = await _subscribed_user(setup)
 
     notification_id = await _notify(setup.api, user_id)
 
     (push,) = (await setup.api.settled(notification_id))["deliveries"]
     assert push["status"] == "dead"
-    audit = (await setup.api.http.get(f"/v1/notifications/{notification_id}/audit")).text
-    shown = caplog.text + json.dumps(push) + audit
+    shown = await everything_shown(setup.api, notification_id, push, caplog.text)
     assert setup.vapid_private_key_pem.splitlines()[1] not in shown
     for received in setup.push_service.pushes_to(subscription):
         assert received.headers["authorization"] not in shown

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ssl
 import uuid
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -16,11 +15,17 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from frontdesk.core.models import Channel
+from frontdesk.core.models import Channel, Priority
 from frontdesk.core.ports import Clock, OutboundMessage, SendResult
 from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError
 from frontdesk.errors import ConfigError
-from frontdesk.providers.base import ProviderContext, ProviderOptions, http_client
+from frontdesk.providers.base import (
+    ProviderContext,
+    ProviderOptions,
+    http_client,
+    response_json,
+    retry_after,
+)
 
 CHANNEL = Channel.PUSH
 
@@ -108,11 +113,12 @@ class ApnsProvider:
     async def send(self, message: OutboundMessage) -> SendResult:
         path = "/3/device/" + quote(message.recipient or "", safe="")
         body = apns_payload(message.content)
+        expires_at = message.expires_at or self._clock.now() + self._ttl
         headers = {
             "apns-topic": self._topic,
             "apns-push-type": "alert",
-            "apns-priority": "10",  # at once; the message does not say it may wait
-            "apns-expiration": str(int((self._clock.now() + self._ttl).timestamp())),
+            "apns-priority": apns_priority(message.priority),
+            "apns-expiration": str(int(expires_at.timestamp())),
             "apns-id": str(uuid.uuid5(_APNS_ID_NAMESPACE, message.idempotency_key)),
         }
         token = self._tokens.current()
@@ -148,39 +154,31 @@ def apns_payload(content: dict[str, Any]) -> dict[str, Any]:
     return {"aps": {"alert": alert}, **data}
 
 
+def apns_priority(priority: Priority) -> str:
+    """``apns-priority`` for an alert push. Apple's 10 is "send at once" and may only be used
+    for a push that alerts the user, as ours all do; 5 is "based on power considerations":
+    such pushes may be grouped, throttled, and in some cases not delivered at all. So only a
+    notification its sender called low priority may wait; critical and normal go at once."""
+    return "5" if priority is Priority.LOW else "10"
+
+
 def _send_error(response: httpx.Response, now: datetime) -> Exception:
     reason = _reason(response) or "no reason given"
     text = f"{response.status_code} {reason}"
     if reason in _DEAD_DEVICE:
         return PermanentError(text, code=reason, suppress=True)
     if response.status_code == 429:
-        return RetryableError(text, retry_after=_retry_after(response, now))
+        return RetryableError(text, retry_after=retry_after(response, now))
     if response.status_code >= 500:
-        return ProviderUnavailable(text, retry_after=_retry_after(response, now))
+        return ProviderUnavailable(text, retry_after=retry_after(response, now))
     return PermanentError(text, code=reason)
 
 
 def _reason(response: httpx.Response) -> str | None:
     if response.status_code == 200:
         return None
-    try:
-        answer = response.json()
-    except ValueError:
-        return None
-    return str(answer.get("reason")) if isinstance(answer, dict) else None
-
-
-def _retry_after(response: httpx.Response, now: datetime) -> float | None:
-    """Retry-After in seconds, given as seconds or as an HTTP date."""
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - now).total_seconds())
-    except (TypeError, ValueError):
-        return None
+    reason = response_json(response).get("reason")
+    return str(reason) if reason is not None else None
 
 
 def _load_key(path: Path) -> ec.EllipticCurvePrivateKey:

@@ -15,6 +15,9 @@ receives (receipts, bounces, replies), and ``aclose()`` to release connections a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict
@@ -46,3 +49,36 @@ def http_client(base_url: str, context: ProviderContext, **options: object) -> h
         follow_redirects=False,
         **options,  # type: ignore[arg-type]
     )
+
+
+def retry_after(response: httpx.Response, now: datetime) -> float | None:
+    """How long the provider asked us to wait, in seconds, from its Retry-After header: a whole
+    number of seconds or an HTTP-date (RFC 9110, section 10.2.3). None when the header is absent
+    or unreadable; never negative (a date already past means at once)."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC with no zone named
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def response_json(response: httpx.Response) -> dict[str, Any]:
+    """The answer's body when it is a JSON object, else empty: an error may come as HTML or
+    plain text from a proxy in front of the provider."""
+    try:
+        answer = response.json()
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
+
+
+def seconds_until(moment: datetime, now: datetime) -> int:
+    """Whole seconds from ``now`` until ``moment``; 0 once it has passed."""
+    return max(0, int((moment - now).total_seconds()))

@@ -17,6 +17,32 @@ from typing import Any
 
 from inscriptis import get_text
 
+from frontdesk.core.ports import OutboundMessage
+from frontdesk.core.retry import PermanentError
+
+
+def email_recipient(message: OutboundMessage) -> str:
+    """The address a delivery goes to: a user without one cannot be emailed at all."""
+    if not message.recipient:
+        raise PermanentError("the user has no email address", code="no_recipient")
+    return message.recipient
+
+
+def delivery_email(
+    message: OutboundMessage, *, sender: str, now: datetime
+) -> tuple[str, EmailMessage]:
+    """The recipient's address and the email for one delivery, for the providers that hand
+    over the MIME message whole."""
+    recipient = email_recipient(message)
+    email = mime_message(
+        message.content,
+        sender=sender,
+        recipient=recipient,
+        delivery_id=message.delivery_id,
+        now=now,
+    )
+    return recipient, email
+
 
 def mime_message(
     content: Mapping[str, Any],

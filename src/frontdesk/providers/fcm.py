@@ -11,18 +11,25 @@ import asyncio
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 
-from frontdesk.core.models import Channel
+from frontdesk.core.models import Channel, Priority
 from frontdesk.core.ports import Clock, OutboundMessage, SendResult
 from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError
 from frontdesk.errors import ConfigError
-from frontdesk.providers.base import ProviderContext, ProviderOptions, http_client
+from frontdesk.providers.apns import apns_priority
+from frontdesk.providers.base import (
+    ProviderContext,
+    ProviderOptions,
+    http_client,
+    response_json,
+    retry_after,
+    seconds_until,
+)
 
 CHANNEL = Channel.PUSH
 
@@ -36,6 +43,8 @@ _BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
 _ASSERTION_LIFETIME = timedelta(hours=1)
 # An access token is replaced this long before it expires, so none expires in flight.
 _EXPIRY_MARGIN = timedelta(minutes=5)
+# FCM keeps a message for an offline device four weeks at most (AndroidConfig.ttl).
+_MAX_TTL_SECONDS = 28 * 24 * 3600
 
 
 class Options(ProviderOptions):
@@ -125,11 +134,11 @@ class AccessTokens:
         if response.status_code != 200:
             # Without a token the message surely did not go: another provider may take it, and
             # once the account is fixed the dead letters can be redriven.
-            answer = _json(response)
+            answer = response_json(response)
             raise ProviderUnavailable(
                 f"fcm token endpoint: {response.status_code} {answer.get('error', '')}: "
                 f"{answer.get('error_description', '')}".rstrip(": "),
-                retry_after=_retry_after(response, now),
+                retry_after=retry_after(response, now),
             )
         answer = response.json()
         lifetime = timedelta(seconds=float(answer.get("expires_in", 3600)))
@@ -152,7 +161,7 @@ class FcmProvider:
         self._clock = clock
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        body = {"message": fcm_message(message)}
+        body = {"message": fcm_message(message, self._clock.now())}
         access_token = await self._tokens.current()
         response = await self._post(body, access_token)
         if _access_token_refused(response):
@@ -178,8 +187,10 @@ class FcmProvider:
         await self._http.aclose()
 
 
-def fcm_message(message: OutboundMessage) -> dict[str, Any]:
-    """The v1 ``Message`` for one device token, or for a topic when it reads ``/topics/<name>``."""
+def fcm_message(message: OutboundMessage, now: datetime) -> dict[str, Any]:
+    """The v1 ``Message`` for one device token, or for a topic when it reads ``/topics/<name>``:
+    the message's priority and expiry go in the Android and the APNs options, FCM passing the
+    latter to Apple as its headers."""
     recipient = message.recipient or ""
     target = (
         {"topic": recipient.removeprefix(TOPIC_PREFIX)}
@@ -187,9 +198,20 @@ def fcm_message(message: OutboundMessage) -> dict[str, Any]:
         else {"token": recipient}
     )
     content = message.content
+    # Android's "normal" may wait while the device dozes; "high" wakes it.
+    android: dict[str, Any] = {
+        "priority": "high" if message.priority is Priority.CRITICAL else "normal"
+    }
+    apns_headers = {"apns-priority": apns_priority(message.priority)}
+    if message.expires_at is not None:
+        ttl = min(seconds_until(message.expires_at, now), _MAX_TTL_SECONDS)
+        android["ttl"] = f"{ttl}s"  # a protobuf Duration in JSON
+        apns_headers["apns-expiration"] = str(int(message.expires_at.timestamp()))
     fcm: dict[str, Any] = {
         **target,
         "notification": {"title": content.get("title", ""), "body": content.get("body", "")},
+        "android": android,
+        "apns": {"headers": apns_headers},
     }
     if content.get("data"):
         # FCM's data is a map of strings: anything else is sent as its JSON text.
@@ -201,19 +223,19 @@ def fcm_message(message: OutboundMessage) -> dict[str, Any]:
 
 
 def _send_error(response: httpx.Response, now: datetime) -> Exception:
-    answer = _json(response)
+    answer = response_json(response)
     status = answer.get("error", {})  # a google.rpc.Status
     code = _fcm_error_code(answer) or status.get("status") or str(response.status_code)
     text = f"{code}: {status.get('message', '')}".rstrip(": ")
-    retry_after = _retry_after(response, now)
+    retry_after_seconds = retry_after(response, now)
     if code == "UNREGISTERED" or code == "SENDER_ID_MISMATCH":
         return PermanentError(text, code=code, suppress=True)
     if code == "INVALID_ARGUMENT":
         return PermanentError(text, code=code, suppress=_about_the_token(status))
     if code == "QUOTA_EXCEEDED" or response.status_code == 429:
-        return RetryableError(text, retry_after=retry_after)
+        return RetryableError(text, retry_after=retry_after_seconds)
     if response.status_code >= 500:
-        return ProviderUnavailable(text, retry_after=retry_after)
+        return ProviderUnavailable(text, retry_after=retry_after_seconds)
     if response.status_code == 401 and code != "THIRD_PARTY_AUTH_ERROR":
         # Refused a second access token: the account, not this message, is at fault.
         return ProviderUnavailable(text)
@@ -223,7 +245,7 @@ def _send_error(response: httpx.Response, now: datetime) -> Exception:
 def _access_token_refused(response: httpx.Response) -> bool:
     """A 401 about our access token; THIRD_PARTY_AUTH_ERROR is a 401 about the app's APNs or
     Web Push credentials in Firebase, which a new access token would not fix."""
-    return response.status_code == 401 and _fcm_error_code(_json(response)) is None
+    return response.status_code == 401 and _fcm_error_code(response_json(response)) is None
 
 
 def _fcm_error_code(answer: dict[str, Any]) -> str | None:
@@ -243,27 +265,6 @@ def _about_the_token(status: dict[str, Any]) -> bool:
         for violation in detail.get("fieldViolations", [])
     ]
     return "message.token" in violations or "registration token" in status.get("message", "")
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        answer = response.json()
-    except ValueError:
-        return {}
-    return answer if isinstance(answer, dict) else {}
-
-
-def _retry_after(response: httpx.Response, now: datetime) -> float | None:
-    """Retry-After in seconds, given as seconds or as an HTTP date."""
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - now).total_seconds())
-    except (TypeError, ValueError):
-        return None
 
 
 def build(options: Options, context: ProviderContext) -> FcmProvider:

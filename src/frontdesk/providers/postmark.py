@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -27,8 +28,14 @@ from frontdesk.core.ports import (
 )
 from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError
 from frontdesk.errors import Forbidden, InvalidInput, MalformedRequest
-from frontdesk.providers.base import ProviderContext, ProviderOptions, http_client
-from frontdesk.providers.email_message import plain_text
+from frontdesk.providers.base import (
+    ProviderContext,
+    ProviderOptions,
+    http_client,
+    response_json,
+    retry_after,
+)
+from frontdesk.providers.email_message import email_recipient, plain_text
 
 CHANNEL = Channel.EMAIL
 
@@ -68,6 +75,7 @@ class PostmarkProvider:
     def __init__(self, options: Options, context: ProviderContext) -> None:
         self.name = context.name
         self._options = options
+        self._clock = context.clock
         self._http = http_client(
             options.base_url,
             context,
@@ -83,12 +91,11 @@ class PostmarkProvider:
         )
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        if not message.recipient:
-            raise PermanentError("the user has no email address", code="no_recipient")
+        recipient = email_recipient(message)
         content = message.content
         email = {
             "From": self._options.sender,
-            "To": message.recipient,
+            "To": recipient,
             "Subject": str(content["subject"]),
             "HtmlBody": str(content["html"]),
             "TextBody": plain_text(content),
@@ -114,7 +121,7 @@ class PostmarkProvider:
             ) from None
         if response.status_code == 200:
             return SendResult(provider=self.name, provider_message_id=response.json()["MessageID"])
-        raise _error(response)
+        raise _error(response, self._clock.now())
 
     def inbound_handlers(self) -> list[InboundHandler]:
         return [self._webhooks] if self._webhooks is not None else []
@@ -123,18 +130,17 @@ class PostmarkProvider:
         await self._http.aclose()
 
 
-def _error(response: httpx.Response) -> Exception:
+def _error(response: httpx.Response, now: datetime) -> Exception:
     status = response.status_code
     try:
-        code = int(response.json().get("ErrorCode"))
-    except (ValueError, TypeError, AttributeError):
+        code: int | None = int(response_json(response)["ErrorCode"])
+    except (KeyError, ValueError, TypeError):
         code = None
     said = f"Postmark answered {status}"
     if code is not None:
         said += f", ErrorCode {code}: {_ERROR_NAMES.get(code, 'see its error codes')}"
     if status == 429:
-        value = response.headers.get("Retry-After", "").strip()
-        return RetryableError(said, retry_after=float(value) if value.isdigit() else None)
+        return RetryableError(said, retry_after=retry_after(response, now))
     # A refused token refuses every message: the next provider should take them.
     if status >= 500 or status == 401:
         return ProviderUnavailable(said)
@@ -170,52 +176,40 @@ class PostmarkWebhooks:
         kind = record.get("RecordType")
         if kind == "Bounce":
             return [
-                self._event(
+                InboundEvent(
                     InboundKind.BOUNCE,
-                    record["Email"],
-                    record.get("MessageID"),
+                    Channel.EMAIL,
+                    self._provider,
+                    address=record["Email"],
+                    provider_message_id=record.get("MessageID"),
                     permanent=record["Type"] in _HARD_BOUNCES or record.get("Inactive") is True,
                     reason=f"Postmark {record['Type']}",
                 )
             ]
         if kind == "SpamComplaint":
             return [
-                self._event(
+                InboundEvent(
                     InboundKind.COMPLAINT,
-                    record["Email"],
-                    record.get("MessageID"),
+                    Channel.EMAIL,
+                    self._provider,
+                    address=record["Email"],
+                    provider_message_id=record.get("MessageID"),
+                    permanent=True,  # the recipient asked for no more
                     reason="Postmark spam complaint",
                 )
             ]
         if kind == "Delivery":
             return [
-                self._event(
+                InboundEvent(
                     InboundKind.DELIVERED,
-                    record["Recipient"],
-                    record.get("MessageID"),
+                    Channel.EMAIL,
+                    self._provider,
+                    address=record["Recipient"],
+                    provider_message_id=record.get("MessageID"),
                     reason="Postmark delivery",
                 )
             ]
         return []  # opens, clicks, subscription changes: nothing frontdesk acts on
-
-    def _event(
-        self,
-        kind: InboundKind,
-        address: str,
-        message_id: str | None,
-        *,
-        reason: str,
-        permanent: bool = True,
-    ) -> InboundEvent:
-        return InboundEvent(
-            kind=kind,
-            channel=Channel.EMAIL,
-            provider=self._provider,
-            address=address,
-            provider_message_id=message_id,
-            permanent=permanent,
-            reason=reason,
-        )
 
 
 def build(options: Options, context: ProviderContext) -> PostmarkProvider:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,14 @@ from frontdesk.core.ports import (
 from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError
 from frontdesk.errors import ConfigError, Forbidden, InvalidInput, MalformedRequest
 from frontdesk.logs import get_logger
-from frontdesk.providers.base import ProviderContext, ProviderOptions, http_client
-from frontdesk.providers.email_message import envelope_address, mime_message
+from frontdesk.providers.base import (
+    ProviderContext,
+    ProviderOptions,
+    http_client,
+    response_json,
+    retry_after,
+)
+from frontdesk.providers.email_message import delivery_email, envelope_address
 
 CHANNEL = Channel.EMAIL
 SEND_EMAIL_PATH = "/v2/email/outbound-emails"
@@ -102,18 +109,11 @@ class SesProvider:
         )
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        if not message.recipient:
-            raise PermanentError("the user has no email address", code="no_recipient")
-        email = mime_message(
-            message.content,
-            sender=self._options.sender,
-            recipient=message.recipient,
-            delivery_id=message.delivery_id,
-            now=self._context.clock.now(),
-        )
+        now = self._context.clock.now()
+        recipient, email = delivery_email(message, sender=self._options.sender, now=now)
         request: dict[str, Any] = {
             "FromEmailAddress": envelope_address(self._options.sender),
-            "Destination": {"ToAddresses": [message.recipient]},
+            "Destination": {"ToAddresses": [recipient]},
             "Content": {"Raw": {"Data": base64.b64encode(email.as_bytes()).decode("ascii")}},
         }
         if self._options.configuration_set:
@@ -135,7 +135,7 @@ class SesProvider:
                 provider_message_id=response.json()["MessageId"],
                 details={"message_id_header": email["Message-ID"]},
             )
-        raise _error(response)
+        raise _error(response, now)
 
     def _signed_headers(self, body: bytes) -> dict[str, str]:
         request = AWSRequest(
@@ -154,11 +154,11 @@ class SesProvider:
         await self._http.aclose()
 
 
-def _error(response: httpx.Response) -> Exception:
+def _error(response: httpx.Response, now: datetime) -> Exception:
     code = _error_code(response)
     described = f"{code}: {_DESCRIPTIONS.get(code, f'SES answered {response.status_code}')}"
     if response.status_code == 429 or code in _THROTTLED:
-        return RetryableError(described, retry_after=_retry_after(response))
+        return RetryableError(described, retry_after=retry_after(response, now))
     if response.status_code >= 500 or code in _REFUSED_CREDENTIALS:
         return ProviderUnavailable(described)
     return PermanentError(described, code=code)
@@ -168,21 +168,11 @@ def _error_code(response: httpx.Response) -> str:
     """The error's name, read as AWS SDKs do: the x-amzn-ErrorType header, else the body."""
     code = response.headers.get("x-amzn-ErrorType")
     if code is None:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
-            code = body.get("__type") or body.get("code") or body.get("Code")
+        body = response_json(response)
+        code = body.get("__type") or body.get("code") or body.get("Code")
     if not code:
         return f"http_{response.status_code}"
     return str(code).split(":", 1)[0].rsplit("#", 1)[-1]
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Retry-After in seconds, the only form AWS uses."""
-    value = response.headers.get("Retry-After", "").strip()
-    return float(value) if value.isdigit() else None
 
 
 class SnsNotifications:
@@ -245,10 +235,12 @@ class SnsNotifications:
             if kind == "Bounce":
                 bounce = event["bounce"]
                 return [
-                    self._event(
+                    InboundEvent(
                         InboundKind.BOUNCE,
-                        recipient["emailAddress"],
-                        message_id,
+                        Channel.EMAIL,
+                        self._provider,
+                        address=recipient["emailAddress"],
+                        provider_message_id=message_id,
                         permanent=bounce["bounceType"] == "Permanent",
                         reason=f"SES {bounce['bounceType']} bounce "
                         f"({bounce.get('bounceSubType', 'unspecified')})",
@@ -258,10 +250,13 @@ class SnsNotifications:
             if kind == "Complaint":
                 complaint = event["complaint"]
                 return [
-                    self._event(
+                    InboundEvent(
                         InboundKind.COMPLAINT,
-                        recipient["emailAddress"],
-                        message_id,
+                        Channel.EMAIL,
+                        self._provider,
+                        address=recipient["emailAddress"],
+                        provider_message_id=message_id,
+                        permanent=True,  # the recipient asked for no more
                         reason="SES complaint "
                         f"({complaint.get('complaintFeedbackType', 'unspecified')})",
                     )
@@ -269,31 +264,19 @@ class SnsNotifications:
                 ]
             if kind == "Delivery":
                 return [
-                    self._event(InboundKind.DELIVERED, address, message_id, reason="SES delivery")
+                    InboundEvent(
+                        InboundKind.DELIVERED,
+                        Channel.EMAIL,
+                        self._provider,
+                        address=address,
+                        provider_message_id=message_id,
+                        reason="SES delivery",
+                    )
                     for address in event["delivery"]["recipients"]
                 ]
         except (KeyError, TypeError) as error:
             raise InvalidInput.for_field("Message", f"not an SES {kind} event: {error}") from None
         return []  # sends, opens, clicks...: nothing frontdesk acts on
-
-    def _event(
-        self,
-        kind: InboundKind,
-        address: str,
-        message_id: str | None,
-        *,
-        reason: str,
-        permanent: bool = True,
-    ) -> InboundEvent:
-        return InboundEvent(
-            kind=kind,
-            channel=Channel.EMAIL,
-            provider=self._provider,
-            address=address,
-            provider_message_id=message_id,
-            permanent=permanent,
-            reason=reason,
-        )
 
 
 # The fields SNS signs, in this order, per message type (AWS SNS developer guide, "Verifying

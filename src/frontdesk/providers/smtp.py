@@ -19,7 +19,7 @@ from frontdesk.core.models import Channel
 from frontdesk.core.ports import OutboundMessage, SendResult
 from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError
 from frontdesk.providers.base import ProviderContext, ProviderOptions
-from frontdesk.providers.email_message import envelope_address, mime_message
+from frontdesk.providers.email_message import delivery_email, envelope_address
 
 CHANNEL = Channel.EMAIL
 
@@ -50,14 +50,8 @@ class SmtpProvider:
         self._tls_context = _tls_context(options.ca_file) if options.tls != "none" else None
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        if not message.recipient:
-            raise PermanentError("the user has no email address", code="no_recipient")
-        email = mime_message(
-            message.content,
-            sender=self._options.sender,
-            recipient=message.recipient,
-            delivery_id=message.delivery_id,
-            now=self._context.clock.now(),
+        recipient, email = delivery_email(
+            message, sender=self._options.sender, now=self._context.clock.now()
         )
         options = self._options
         client = aiosmtplib.SMTP(
@@ -76,7 +70,7 @@ class SmtpProvider:
                 await client.send_message(
                     email,
                     sender=envelope_address(options.sender),
-                    recipients=[message.recipient],
+                    recipients=[recipient],
                 )
         except aiosmtplib.SMTPException as error:
             raise _classified(error) from None

@@ -14,8 +14,6 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Self
 from xml.sax.saxutils import escape
 
@@ -37,7 +35,14 @@ from frontdesk.core.ports import (
 from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError
 from frontdesk.core.sms_segments import count_segments
 from frontdesk.errors import Forbidden, InvalidInput
-from frontdesk.providers.base import ProviderContext, ProviderOptions, http_client
+from frontdesk.providers.base import (
+    ProviderContext,
+    ProviderOptions,
+    http_client,
+    response_json,
+    retry_after,
+    seconds_until,
+)
 
 CHANNEL = Channel.SMS
 
@@ -56,6 +61,10 @@ AUTHENTICATION_FAILED = 20003
 OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_KEYWORDS = frozenset({"HELP", "INFO"})
+
+# How long Twilio may keep a message queued before it gives up (ValidityPeriod): 1 to 36,000
+# seconds, 36,000 when not given (its error 21624).
+MAX_VALIDITY_PERIOD = 36000
 
 # Twilio's error messages may quote the number ("The 'To' number +1... is not valid").
 _PHONE_LIKE = re.compile(r"(?<!\w)\+?\d(?:[\s().-]{0,2}\d){5,}")
@@ -112,6 +121,10 @@ class TwilioProvider:
             "StatusCallback": self._status_callback,
             **self._options.sender_fields(),
         }
+        if message.expires_at is not None:
+            # Past the notification's expiry a queued SMS is better dropped than sent late.
+            period = seconds_until(message.expires_at, self._clock.now())
+            form["ValidityPeriod"] = str(min(max(period, 1), MAX_VALIDITY_PERIOD))
         try:
             response = await self._http.post(self._path, data=form)
         except (httpx.ConnectError, httpx.ConnectTimeout) as error:
@@ -125,7 +138,7 @@ class TwilioProvider:
         raise send_error(response, self._clock)
 
     def _sent(self, response: httpx.Response, text: str) -> SendResult:
-        resource = _json(response)
+        resource = response_json(response)
         if not isinstance(resource.get("sid"), str):
             raise RetryableError(f"twilio: answered {response.status_code} without a message sid")
         counted = count_segments(text)
@@ -171,14 +184,14 @@ def is_e164(number: str) -> bool:
 def send_error(response: httpx.Response, clock: Clock) -> Exception:
     """What Twilio's refusal means: its error body is ``{"code", "message", "more_info",
     "status"}``, and the code, more than the HTTP status, says whose fault it is."""
-    answer = _json(response)
+    answer = response_json(response)
     status = response.status_code
     code = answer.get("code")
     said = f"twilio error {code or status}: " + _PHONE_LIKE.sub(
         "[number]", str(answer.get("message") or response.reason_phrase)
     )
     if status == 429 or code == TOO_MANY_REQUESTS:
-        return RetryableError(said, retry_after=_retry_after(response, clock.now()))
+        return RetryableError(said, retry_after=retry_after(response, clock.now()))
     if status >= 500:
         return ProviderUnavailable(said)
     if status == 401 or code == AUTHENTICATION_FAILED:
@@ -280,25 +293,3 @@ def _required(form: Mapping[str, str], name: str) -> str:
     if not value:
         raise InvalidInput.for_field(name, "required")
     return value
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        answer = response.json()
-    except ValueError:
-        return {}
-    return answer if isinstance(answer, dict) else {}
-
-
-def _retry_after(response: httpx.Response, now: datetime) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - now).total_seconds())
-    except (TypeError, ValueError):
-        return None

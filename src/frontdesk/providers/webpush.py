@@ -13,7 +13,6 @@ import os
 import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,16 +22,24 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 from pydantic import model_validator
 
-from frontdesk.core.models import Channel
+from frontdesk.core.models import Channel, Priority
 from frontdesk.core.ports import Clock, OutboundMessage, SendResult
 from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError
 from frontdesk.errors import ConfigError
-from frontdesk.providers.base import ProviderContext, ProviderOptions, http_client
+from frontdesk.providers.base import (
+    ProviderContext,
+    ProviderOptions,
+    http_client,
+    retry_after,
+    seconds_until,
+)
 
 CHANNEL = Channel.PUSH
 
 # RFC 8292 allows 24 hours at most; half of it leaves room for clocks that disagree.
 _VAPID_LIFETIME = timedelta(hours=12)
+# RFC 8030's Urgency: how readily the push service may wake a browser on battery for it.
+_URGENCY = {Priority.CRITICAL: "high", Priority.NORMAL: "normal", Priority.LOW: "low"}
 
 
 class Options(ProviderOptions):
@@ -113,7 +120,10 @@ class WebPushProvider:
             **self._authorization(subscription.origin, now),
             "Content-Encoding": "aes128gcm",
             "Content-Type": "application/octet-stream",
-            "TTL": str(self._ttl_seconds),
+            "TTL": str(
+                seconds_until(message.expires_at, now) if message.expires_at else self._ttl_seconds
+            ),
+            "Urgency": _URGENCY[message.priority],
         }
         try:
             response = await self._http.post(
@@ -165,27 +175,14 @@ def _send_error(response: httpx.Response, now: datetime) -> Exception:
         # The browser unsubscribed, or the push service expired the subscription.
         return PermanentError(text, code=str(status), suppress=True)
     if status == 429:
-        return RetryableError(text, retry_after=_retry_after(response, now))
+        return RetryableError(text, retry_after=retry_after(response, now))
     if status >= 500:
-        return ProviderUnavailable(text, retry_after=_retry_after(response, now))
+        return ProviderUnavailable(text, retry_after=retry_after(response, now))
     return PermanentError(text, code=str(status))
 
 
 def _b64decode(value: str) -> bytes:
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-
-
-def _retry_after(response: httpx.Response, now: datetime) -> float | None:
-    """Retry-After in seconds, given as seconds or as an HTTP date."""
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - now).total_seconds())
-    except (TypeError, ValueError):
-        return None
 
 
 def _vapid(options: Options) -> Vapid02:
