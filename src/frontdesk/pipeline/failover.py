@@ -138,10 +138,16 @@ class PushDispatcher:
             if isinstance(answer, PermanentError) and answer.suppress
         )
         if taken:
+            message_ids = [a.provider_message_id for a in taken if a.provider_message_id]
             return SendResult(
                 provider="+".join(sorted({a.provider for a in taken})),
-                provider_message_id=" ".join(a.provider_message_id or "" for a in taken),
-                details={"devices": len(devices), "accepted": len(taken)},
+                # One id fits the column; several (a user's many devices) go in the details.
+                provider_message_id=message_ids[0] if len(message_ids) == 1 else None,
+                details={
+                    "devices": len(devices),
+                    "accepted": len(taken),
+                    "provider_message_ids": message_ids,
+                },
                 dead_recipients=dead,
             )
         retryable = [a for a in answers if isinstance(a, RetryableError)]
