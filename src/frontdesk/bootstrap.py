@@ -40,10 +40,12 @@ from frontdesk.pipeline.ingest import Ingest
 from frontdesk.pipeline.orchestrator import Orchestrator, OrchestratorSettings
 from frontdesk.pipeline.templates import TemplateCatalog
 from frontdesk.pipeline.throttle import TokenBucket
+from frontdesk.pipeline.webhooks import DispatchSettings, WebhookDispatcher, WebhookFanOut
 from frontdesk.pipeline.worker import ChannelWorker, WorkerSettings
 from frontdesk.providers.base import ProviderContext
 from frontdesk.providers.in_app import InAppProvider
 from frontdesk.providers.sandbox import SandboxProvider
+from frontdesk.providers.webhook_http import HttpWebhookPoster
 from frontdesk.store.engine import migrate
 from frontdesk.store.secret_box import SecretBox
 from frontdesk.store.sql import SqlStore
@@ -52,11 +54,11 @@ from frontdesk.transport.embedded import EmbeddedTransport, LocalInboxFeed
 log = get_logger(__name__)
 
 ALL_ROLES = frozenset({"api", "orchestrator", "worker"})
-# The channels a worker serves when none are named; webhook delivery arrives with its own issue.
-DELIVERING_CHANNELS = (Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.IN_APP)
+# The channels a worker serves when none are named.
+DELIVERING_CHANNELS = (Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.IN_APP, Channel.WEBHOOK)
 _LINK_DAYS = 30
 # Provider modules that are not chosen by a configuration's ``type``.
-_NOT_CONFIGURABLE = frozenset({"base", "in_app", "sandbox"})
+_NOT_CONFIGURABLE = frozenset({"base", "in_app", "sandbox", "webhook_http"})
 
 
 @dataclass
@@ -82,6 +84,8 @@ class Frontdesk:
     # The configured providers themselves (behind the workers' failover): their callbacks are
     # served under /v1/inbound/, and their connections closed at stop.
     providers: list[Provider] = field(default_factory=list)
+    webhooks: WebhookDispatcher | None = None
+    webhook_poster: HttpWebhookPoster | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -100,6 +104,7 @@ class Frontdesk:
             links=self.links,
             inbound=self.inbound,
             secret_box=self.secret_box,
+            webhooks_queued=self.webhooks.queued if self.webhooks else lambda: None,
             inbound_handlers={
                 handler.path: handler
                 for provider in self.providers
@@ -120,8 +125,11 @@ class Frontdesk:
             self._spawn(self.fanout.run(self._stopping))
             self._spawn(self._housekeeping())
         if "worker" in roles:
+            channels = set(channels)
             for channel in channels:
                 self._spawn(self.workers[channel].run(self._stopping))
+            if Channel.WEBHOOK in channels and self.webhooks is not None:
+                self._spawn(self.webhooks.run(self._stopping))
 
     def _spawn(self, work: object) -> None:
         self._tasks.append(asyncio.create_task(work))  # type: ignore[arg-type]
@@ -141,7 +149,7 @@ class Frontdesk:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for provider in self.providers:
+        for provider in [*self.providers, self.webhook_poster]:
             closing = getattr(provider, "aclose", None)
             if closing is not None:
                 with contextlib.suppress(Exception):
@@ -214,11 +222,23 @@ async def build(
             },
         ),
     )
+    webhook_poster = HttpWebhookPoster(settings.webhooks.allow_networks, clock)
+    webhooks = WebhookDispatcher(
+        store, webhook_poster, secret_box.open, clock, _dispatch_settings(settings)
+    )
+    fan_out = WebhookFanOut(
+        store,
+        clock,
+        max_payload_bytes=settings.webhooks.max_payload_bytes,
+        queued=webhooks.queued,
+    )
     providers: list[Provider] = []
     workers = {
         channel: ChannelWorker(
             channel,
-            _providers(settings, channel, store, feed, faults, clock, metrics, providers),
+            [fan_out]
+            if channel is Channel.WEBHOOK
+            else _providers(settings, channel, store, feed, faults, clock, metrics, providers),
             store,
             transport,
             clock,
@@ -252,6 +272,8 @@ async def build(
         inbound=InboundProcessor(store),
         secret_box=secret_box,
         providers=providers,
+        webhooks=webhooks,
+        webhook_poster=webhook_poster,
     )
 
 
@@ -399,3 +421,19 @@ async def _secret_box(settings: Settings, store: SqlStore) -> SecretBox:
         )
         keys = [await store.server_secret("secret-box", SecretBox.new_key)]
     return SecretBox(keys)
+
+
+def _dispatch_settings(settings: Settings) -> DispatchSettings:
+    webhooks = settings.webhooks
+    return DispatchSettings(
+        retry_schedule_seconds=webhooks.retry_schedule_seconds,
+        timeout_seconds=webhooks.timeout_seconds,
+        user_agent=f"frontdesk/{frontdesk.__version__} (webhooks)",
+        concurrency=webhooks.concurrency,
+        per_endpoint_concurrency=webhooks.endpoint_concurrency,
+        max_retry_after_seconds=webhooks.max_retry_after_seconds,
+        disable_after_seconds=webhooks.disable_after_seconds,
+        circuit_failures=webhooks.circuit_failures,
+        circuit_open_seconds=webhooks.circuit_open_seconds,
+        poll_seconds=settings.pipeline.poll_seconds,
+    )

@@ -107,6 +107,15 @@ class WebhookSettings(_Section):
     rotation_overlap_seconds: int = Field(86400, ge=0)
     # Fernet keys that encrypt signing secrets at rest: the first encrypts, all decrypt.
     encryption_keys: list[str] = []
+    max_payload_bytes: int = Field(256 * 1024, ge=1024)
+    # An endpoint failing without a break for this long is disabled (its owner is told).
+    disable_after_seconds: float = Field(5 * 86400, gt=0)
+    # A Retry-After is honoured up to this long.
+    max_retry_after_seconds: float = Field(86400, ge=0)
+    concurrency: int = Field(100, ge=1)  # requests in flight at once, every endpoint together
+    endpoint_concurrency: int = Field(10, ge=1)  # ... and to any one endpoint
+    circuit_failures: int = Field(5, ge=1)
+    circuit_open_seconds: float = Field(60, gt=0)
 
 
 class PipelineSettings(_Section):

@@ -96,9 +96,5 @@ def test_an_empty_email_address_counts_as_none() -> None:
     assert contact_point(User(id="usr_1", email=""), Channel.EMAIL)[0] is None
 
 
-def test_webhook_is_never_a_users_contact_point_and_says_why() -> None:
-    address, reason = contact_point(ANA, Channel.WEBHOOK)
-
-    assert address is None
-    assert reason is not None
-    assert "webhook" in reason
+def test_webhooks_reach_the_user_by_id_through_the_users_own_endpoints() -> None:
+    assert contact_point(NOBODY, Channel.WEBHOOK) == ("usr_nobody", None)

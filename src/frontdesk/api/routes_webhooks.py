@@ -3,24 +3,32 @@ specification. The signing secret is shown once, at creation and at each rotatio
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from frontdesk.api.auth import ADMIN, require
-from frontdesk.api.schemas import Id, WebhookEndpointChanges, WebhookEndpointIn
+from frontdesk.api.schemas import Id, RecoverIn, WebhookEndpointChanges, WebhookEndpointIn
 from frontdesk.api.services import ApiServices, get_services
-from frontdesk.api.views import rfc3339, webhook_endpoint_view
+from frontdesk.api.views import (
+    rfc3339,
+    webhook_attempt_view,
+    webhook_endpoint_view,
+    webhook_message_view,
+)
 from frontdesk.core.signatures import (
     InvalidSecret,
     new_key_pair,
     new_symmetric_secret,
     parse_signer,
 )
-from frontdesk.errors import FieldError, InvalidInput
+from frontdesk.core.ssrf import refusal
+from frontdesk.errors import FieldError, InvalidInput, NotFound
 
 router = APIRouter(
     prefix="/v1/users/{user_id}/webhook-endpoints",
@@ -39,6 +47,7 @@ async def create_endpoint(
             "secret: a v1a endpoint's key pair is made by frontdesk; send no secret",
             [FieldError("secret", "not accepted with signature v1a")],
         )
+    _check_reachable(body.url, services)
     signing, shown = _signing_secret(body.signature, body.secret)
     fields = body.model_dump(exclude={"secret", "client_key"}, exclude_none=True)
     fields |= _client_identity(body.client_certificate, body.client_key, services)
@@ -71,6 +80,8 @@ async def change_endpoint(
     body: WebhookEndpointChanges,
     services: ApiServices = Depends(get_services),
 ) -> dict[str, Any]:
+    if body.url is not None:
+        _check_reachable(body.url, services)
     changes = body.model_dump(exclude_unset=True, exclude={"client_key"})
     if "client_certificate" in body.model_fields_set or "client_key" in body.model_fields_set:
         changes |= _client_identity(body.client_certificate, body.client_key, services)
@@ -100,6 +111,101 @@ async def rotate_secret(
         user_id, endpoint_id, services.secret_box.seal(signing), retire_at
     )
     return {**shown, "previous_secrets_valid_until": rfc3339(retire_at)}
+
+
+@router.get("/{endpoint_id}/attempts")
+async def list_attempts(
+    user_id: Id,
+    endpoint_id: Id,
+    cursor: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    services: ApiServices = Depends(get_services),
+) -> dict[str, Any]:
+    """Every attempt at the endpoint, oldest first: status code, latency, the first bytes of
+    the answer, or why there was none."""
+    await services.store.get_webhook_endpoint(user_id, endpoint_id)
+    after = _cursor(cursor)
+    rows = await services.store.list_webhook_attempts(endpoint_id, after, limit)
+    return {
+        "items": [webhook_attempt_view(row) for row in rows],
+        "next_cursor": str(rows[-1]["seq"]) if len(rows) == limit else None,
+    }
+
+
+@router.get("/{endpoint_id}/messages")
+async def list_messages(
+    user_id: Id,
+    endpoint_id: Id,
+    status: Literal["pending", "sending", "succeeded", "failed"] | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    services: ApiServices = Depends(get_services),
+) -> dict[str, Any]:
+    await services.store.get_webhook_endpoint(user_id, endpoint_id)
+    rows = await services.store.list_webhook_messages(endpoint_id, status, limit)
+    return {"items": [webhook_message_view(row) for row in rows]}
+
+
+@router.post("/{endpoint_id}/recover")
+async def recover(
+    user_id: Id,
+    endpoint_id: Id,
+    body: RecoverIn,
+    services: ApiServices = Depends(get_services),
+) -> dict[str, int]:
+    """Send again every message to the endpoint that failed since ``since``, with its original
+    webhook-id."""
+    await services.store.get_webhook_endpoint(user_id, endpoint_id)
+    resent = await services.store.resend_webhook_messages(endpoint_id, since=body.since)
+    services.webhooks_queued()
+    return {"resent": resent}
+
+
+@router.post("/{endpoint_id}/messages/{message_id}/resend")
+async def resend(
+    user_id: Id,
+    endpoint_id: Id,
+    message_id: Id,
+    services: ApiServices = Depends(get_services),
+) -> dict[str, int]:
+    await services.store.get_webhook_endpoint(user_id, endpoint_id)
+    resent = await services.store.resend_webhook_messages(endpoint_id, message_id=message_id)
+    if not resent:
+        raise NotFound(f"endpoint {endpoint_id!r} has no message {message_id!r} to resend")
+    services.webhooks_queued()
+    return {"resent": resent}
+
+
+def _cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    if not cursor.isdigit():
+        raise InvalidInput("cursor: not a cursor from this list", [FieldError("cursor", "unknown")])
+    return int(cursor)
+
+
+def _check_reachable(url: str, services: ApiServices) -> None:
+    """Refuse at once what could never be delivered: an address SSRF protection refuses, or
+    plain http to anything but an allowlisted network. A host name is checked again, on
+    every connection, against the addresses it then resolves to."""
+    host = urlsplit(url).hostname or ""
+    allowed = services.settings.webhooks.allow_networks
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    refused = refusal(address, allowed) if address is not None else None
+    if refused:
+        raise InvalidInput(
+            f"url: {refused}; webhooks may only reach public addresses (or networks listed "
+            "in webhooks.allow_networks)",
+            [FieldError("url", refused)],
+        )
+    allowlisted = address is not None and any(address in network for network in allowed)
+    if urlsplit(url).scheme == "http" and not allowlisted:
+        raise InvalidInput(
+            "url: must be https:// (plain http only to a network in webhooks.allow_networks)",
+            [FieldError("url", "must be https://")],
+        )
 
 
 def _signing_secret(scheme: str, chosen: str | None) -> tuple[str, dict[str, str]]:

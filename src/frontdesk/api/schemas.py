@@ -160,6 +160,10 @@ class WebhookEndpointIn(WebhookEndpointChanges):
     secret: str | None = Field(None, pattern=r"^whsec_[A-Za-z0-9+/=]+$")
 
 
+class RecoverIn(_Strict):
+    since: AwareDatetime
+
+
 class EscalationIn(_Strict):
     after_seconds: int = Field(ge=1)
 

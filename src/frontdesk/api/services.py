@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -39,6 +39,8 @@ class ApiServices:
     inbound: InboundProcessor
     secret_box: SecretBox
     inbound_handlers: Mapping[str, InboundHandler]
+    # Tell the webhook dispatcher that messages were queued again (a recovery, a resend).
+    webhooks_queued: Callable[[], None]
 
     def fresh_attempts(self) -> dict[Channel, int]:
         return {channel: self.settings.channel(channel).max_attempts for channel in Channel}

@@ -127,3 +127,30 @@ def webhook_endpoint_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "created_at": rfc3339(row["created_at"]),
         "updated_at": rfc3339(row["updated_at"]),
     }
+
+
+def webhook_attempt_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(row["seq"]),
+        "message_id": row["message_id"],
+        "attempt": row["attempt"],
+        "at": rfc3339(row["at"]),
+        "status_code": row["status_code"],
+        "latency_ms": row["latency_ms"],
+        "response": row["response"],
+        "error": row["error"],
+    }
+
+
+def webhook_message_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "notification_id": row["notification_id"],
+        "event_type": row["event_type"],
+        "status": row["status"],
+        "attempts": row["attempts"],
+        "next_attempt_at": rfc3339(row["next_attempt_at"]),
+        "last_status_code": row["last_status_code"],
+        "last_error": row["last_error"],
+        "created_at": rfc3339(row["created_at"]),
+    }

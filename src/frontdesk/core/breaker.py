@@ -47,6 +47,14 @@ class CircuitBreaker:
         self._probing = True
         return True
 
+    def is_open(self, now: datetime) -> bool:
+        """Whether it still refuses everything (a look that changes nothing, unlike allows)."""
+        return (
+            self.state is CircuitState.OPEN
+            and self._opened_at is not None
+            and now - self._opened_at < timedelta(seconds=self.open_seconds)
+        )
+
     def succeeded(self) -> CircuitState | None:
         """Record a send the provider took (or refused for the message's own fault); the new
         state when this changed it."""

@@ -93,6 +93,7 @@ class AuditType(StrEnum):
     COLLAPSED = "delivery.collapsed"
     BROADCAST_ACCEPTED = "broadcast.accepted"
     PREFERENCES_CHANGED = "user.preferences_changed"
+    ENDPOINT_DISABLED = "webhook.endpoint_disabled"
     UNSUBSCRIBED = "user.unsubscribed"
 
 

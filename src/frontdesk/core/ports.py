@@ -313,3 +313,39 @@ class InboundHandler(Protocol):
     path: str  # under /v1/inbound/, e.g. "twilio/sms"
 
     def handle(self, request: InboundRequest) -> tuple[list[InboundEvent], InboundReply]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """One attempt at one endpoint: the signed request, as it must go out."""
+
+    endpoint_id: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    timeout_seconds: float
+    # The endpoint's client certificate and key (PEM), for mutual TLS.
+    client_identity: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookAnswer:
+    status_code: int
+    latency_ms: int
+    response_start: str  # the first bytes of the body, capped: what the attempt records
+    retry_after: float | None = None
+
+
+class WebhookUnreachable(Exception):
+    """No answer: the address was refused (SSRF protection), the connection failed, or the
+    endpoint did not answer within its timeout."""
+
+    def __init__(self, reason: str, *, latency_ms: int) -> None:
+        super().__init__(reason)
+        self.latency_ms = latency_ms
+
+
+class WebhookPoster(Protocol):
+    async def post(self, request: WebhookRequest) -> WebhookAnswer:
+        """POST it, following no redirect; raise WebhookUnreachable when there is no answer."""
+        ...

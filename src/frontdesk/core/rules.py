@@ -44,9 +44,9 @@ def contact_point(user: User, channel: Channel) -> tuple[str | None, str | None]
         if not user.devices:
             return None, "the user has no registered device"
         return _devices_json(user.devices), None
-    if channel is Channel.IN_APP:
-        return user.id, None
-    return None, "the user has no webhook endpoint for this event"
+    # In-app: the user's own inbox. Webhook: the user's own endpoints, those that take the
+    # event's type, found when sending.
+    return user.id, None
 
 
 @dataclass(frozen=True, slots=True)

@@ -302,6 +302,16 @@ class ChannelWorker:
         self, delivery: Delivery, provider: str, result: SendResult | BaseException
     ) -> DeliveryOutcome:
         """What the provider's answer means for the delivery: sent, failed, retry, or dead."""
+        if isinstance(result, SendResult) and result.status is DeliveryStatus.SKIPPED:
+            # Nothing to send to after all (no webhook endpoint takes this event, say).
+            reason = str(result.details.get("reason", f"{result.provider} had nothing to send"))
+            return self._outcome(
+                delivery,
+                DeliveryStatus.SKIPPED,
+                AuditType.SKIPPED,
+                reason,
+                provider=result.provider,
+            )
         if isinstance(result, SendResult):
             passed_over = result.details.get("failover")
             accepted = f"accepted by {result.provider}"

@@ -15,7 +15,7 @@ from frontdesk.store.inbox import InboxRecords
 from frontdesk.store.notifications import NotificationRecords
 from frontdesk.store.suppressions import SuppressionRecords
 from frontdesk.store.topics import TopicRecords
-from frontdesk.store.webhooks import WebhookEndpointRecords
+from frontdesk.store.webhooks import WebhookRecords
 
 
 class SqlStore(
@@ -26,7 +26,7 @@ class SqlStore(
     DeliveryRecords,
     InboxRecords,
     SuppressionRecords,
-    WebhookEndpointRecords,
+    WebhookRecords,
 ):
     def __init__(self, engines: Engines, clock: Clock) -> None:
         self._engines = engines

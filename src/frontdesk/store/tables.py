@@ -327,3 +327,51 @@ webhook_endpoints = Table(
     Column("updated_at", Time, nullable=False),
     Index("ix_webhook_endpoints_user", "user_id", "created_at"),
 )
+
+# One message per (webhook delivery, endpoint): its id is the webhook-id, the same on every
+# attempt. It is its endpoint's queue entry too, claimed by lease like a delivery.
+webhook_messages = Table(
+    "webhook_messages",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("endpoint_id", String(40), nullable=False),
+    Column("user_id", String(200), nullable=False),
+    Column("notification_id", String(40), nullable=False),
+    Column("delivery_id", String(40), nullable=False),
+    Column("event_type", String(200), nullable=False),
+    Column("body", Text, nullable=False),  # the exact JSON sent (and signed)
+    Column("status", String(20), nullable=False),  # pending, sending, succeeded, failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Time, nullable=False),
+    Column("lease_until", Time),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+    UniqueConstraint("delivery_id", "endpoint_id", name="uq_webhook_messages_delivery_endpoint"),
+    Index("ix_webhook_messages_endpoint", "endpoint_id", "created_at"),
+    Index(
+        "ix_webhook_messages_due",
+        "next_attempt_at",
+        sqlite_where=text("status IN ('pending', 'sending')"),
+        postgresql_where=text("status IN ('pending', 'sending')"),
+    ),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("message_id", String(40), nullable=False),
+    Column("endpoint_id", String(40), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", Time, nullable=False),
+    Column("status_code", Integer),
+    Column("latency_ms", Integer, nullable=False),
+    Column("response", Text),  # the first bytes of the answer, capped
+    Column("error", Text),
+    Index("ix_webhook_attempts_endpoint", "endpoint_id", "seq"),
+    Index("ix_webhook_attempts_message", "message_id", "seq"),
+)

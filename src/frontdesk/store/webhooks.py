@@ -1,4 +1,5 @@
-"""Webhook endpoints: where a user (a customer account) wants its events posted.
+"""Webhook endpoints (where a user, a customer account, wants its events posted), the messages
+queued for them and the attempts made.
 
 Signing secrets and client keys arrive here already sealed (see secret_box.py): the store never
 holds one in the clear.
@@ -6,15 +7,18 @@ holds one in the clear.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from frontdesk.core.models import AuditEntry
 from frontdesk.errors import NotFound
 from frontdesk.ids import Prefix, new_id
 from frontdesk.store import tables as t
 from frontdesk.store.base import StoreBase
+from frontdesk.store.rows import audit_to_row
 
 _MUTABLE = frozenset(
     {
@@ -31,7 +35,7 @@ _MUTABLE = frozenset(
 )
 
 
-class WebhookEndpointRecords(StoreBase):
+class WebhookRecords(StoreBase):
     async def create_webhook_endpoint(
         self, user_id: str, fields: dict[str, Any], sealed_secret: str
     ) -> dict[str, Any]:
@@ -58,6 +62,19 @@ class WebhookEndpointRecords(StoreBase):
         async with self._engines.write() as connection:
             await connection.execute(t.webhook_endpoints.insert().values(**row))
         return row
+
+    async def webhook_endpoint(self, endpoint_id: str) -> dict[str, Any] | None:
+        e = t.webhook_endpoints
+        async with self._engines.reader.connect() as connection:
+            row = (await connection.execute(select(e).where(e.c.id == endpoint_id))).mappings()
+            found = row.first()
+        return dict(found) if found else None
+
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        async with self._engines.write() as connection:
+            await self._driver.insert(
+                connection, t.audit_entries, [audit_to_row(entry) for entry in entries]
+            )
 
     async def list_webhook_endpoints(self, user_id: str) -> list[dict[str, Any]]:
         e = t.webhook_endpoints
@@ -131,3 +148,175 @@ class WebhookEndpointRecords(StoreBase):
             )
         if not removed.rowcount:
             raise NotFound(f"user {user_id!r} has no webhook endpoint {endpoint_id!r}")
+
+    # Messages to endpoints: one per webhook delivery and endpoint, each its endpoint's queue
+    # entry, claimed by lease; and the attempts made at each.
+
+    async def endpoints_for_event(self, user_id: str, event_type: str) -> list[dict[str, Any]]:
+        """The user's enabled endpoints that take this event type (an empty filter takes all)."""
+        return [
+            endpoint
+            for endpoint in await self.list_webhook_endpoints(user_id)
+            if endpoint["enabled"]
+            and (not endpoint["event_types"] or event_type in endpoint["event_types"])
+        ]
+
+    async def enqueue_webhook_messages(self, messages: list[dict[str, Any]]) -> list[str]:
+        """Queue messages; a replayed delivery finds its messages there and adds none. The ids
+        of the delivery's messages, new or already there."""
+        if not messages:
+            return []
+        now = self._clock.now()
+        rows = [
+            {
+                **message,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "lease_until": None,
+                "last_status_code": None,
+                "last_error": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for message in messages
+        ]
+        m = t.webhook_messages
+        async with self._engines.write() as connection:
+            await connection.execute(
+                self._insert(m)
+                .values(rows)
+                .on_conflict_do_nothing(index_elements=["delivery_id", "endpoint_id"])
+            )
+            ids = await connection.scalars(
+                select(m.c.id)
+                .where(m.c.delivery_id == messages[0]["delivery_id"])
+                .order_by(m.c.created_at, m.c.id)
+            )
+            return list(ids)
+
+    async def claim_webhook_messages(
+        self, limit: int, lease_seconds: float, skip_endpoints: Collection[str]
+    ) -> list[dict[str, Any]]:
+        """Lease due messages of enabled endpoints, oldest first, leaving out ``skip_endpoints``
+        (those already busy to their limit, or whose circuit is open): one slow endpoint never
+        holds up the others. A message whose lease ran out (its process died) is due again."""
+        now = self._clock.now()
+        m, e = t.webhook_messages, t.webhook_endpoints
+        due = (
+            select(m.c.id)
+            .join(e, e.c.id == m.c.endpoint_id)
+            .where(
+                e.c.enabled.is_(True),
+                ((m.c.status == "pending") & (m.c.next_attempt_at <= now))
+                | ((m.c.status == "sending") & (m.c.lease_until < now)),
+            )
+            .order_by(m.c.next_attempt_at)
+            .limit(limit)
+        )
+        if skip_endpoints:
+            due = due.where(m.c.endpoint_id.not_in(sorted(skip_endpoints)))
+        if self._engines.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True, of=m)
+        async with self._engines.write() as connection:
+            rows = await connection.execute(
+                update(m)
+                .where(m.c.id.in_(due.scalar_subquery()))
+                .values(
+                    status="sending",
+                    attempts=m.c.attempts + 1,
+                    lease_until=now + timedelta(seconds=lease_seconds),
+                    updated_at=now,
+                )
+                .returning(*m.c)
+            )
+            return [dict(row) for row in rows.mappings()]
+
+    async def record_webhook_attempt(
+        self,
+        message: dict[str, Any],
+        attempt: dict[str, Any],
+        *,
+        next_attempt_at: datetime | None,
+        endpoint_failing: bool,
+        disable_endpoint: str | None,
+    ) -> None:
+        """One attempt and what follows from it, in one commit: the message succeeded, waits
+        for ``next_attempt_at``, or failed for good; the endpoint's failing streak starts or
+        ends; an endpoint may be disabled (410 Gone, or failing for too long)."""
+        now = self._clock.now()
+        m, e = t.webhook_messages, t.webhook_endpoints
+        succeeded = attempt["status_code"] is not None and 200 <= attempt["status_code"] < 300
+        status = "succeeded" if succeeded else "pending" if next_attempt_at else "failed"
+        async with self._engines.write() as connection:
+            await connection.execute(
+                t.webhook_attempts.insert().values(
+                    message_id=message["id"], endpoint_id=message["endpoint_id"], **attempt
+                )
+            )
+            await connection.execute(
+                update(m)
+                .where(m.c.id == message["id"], m.c.attempts == message["attempts"])
+                .values(
+                    status=status,
+                    next_attempt_at=next_attempt_at or message["next_attempt_at"],
+                    lease_until=None,
+                    last_status_code=attempt["status_code"],
+                    last_error=attempt["error"],
+                    updated_at=now,
+                )
+            )
+            endpoint = update(e).where(e.c.id == message["endpoint_id"])
+            if not endpoint_failing:
+                await connection.execute(endpoint.values(failing_since=None))
+            else:
+                await connection.execute(
+                    endpoint.where(e.c.failing_since.is_(None)).values(failing_since=now)
+                )
+            if disable_endpoint:
+                await connection.execute(
+                    endpoint.values(enabled=False, disabled_reason=disable_endpoint, updated_at=now)
+                )
+
+    async def list_webhook_attempts(
+        self, endpoint_id: str, after_seq: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        a = t.webhook_attempts
+        query = select(a).where(a.c.endpoint_id == endpoint_id).order_by(a.c.seq).limit(limit)
+        if after_seq is not None:
+            query = query.where(a.c.seq > after_seq)
+        async with self._engines.reader.connect() as connection:
+            return [dict(row) for row in (await connection.execute(query)).mappings()]
+
+    async def list_webhook_messages(
+        self, endpoint_id: str, status: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        m = t.webhook_messages
+        query = (
+            select(m).where(m.c.endpoint_id == endpoint_id).order_by(m.c.created_at).limit(limit)
+        )
+        if status:
+            query = query.where(m.c.status == status)
+        async with self._engines.reader.connect() as connection:
+            return [dict(row) for row in (await connection.execute(query)).mappings()]
+
+    async def resend_webhook_messages(
+        self, endpoint_id: str, *, message_id: str | None = None, since: datetime | None = None
+    ) -> int:
+        """Queue again, at once, one message (whatever its status) or every failed message of
+        the endpoint created since ``since``. They keep their ids: receivers that already
+        processed one recognise it."""
+        now = self._clock.now()
+        m = t.webhook_messages
+        which = m.c.endpoint_id == endpoint_id
+        if message_id is not None:
+            which &= m.c.id == message_id
+        else:
+            which &= (m.c.status == "failed") & (m.c.created_at >= since)
+        async with self._engines.write() as connection:
+            resent = await connection.execute(
+                update(m)
+                .where(which, m.c.status != "sending")
+                .values(status="pending", next_attempt_at=now, lease_until=None, updated_at=now)
+            )
+        return int(resent.rowcount or 0)
