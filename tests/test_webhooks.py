@@ -5,6 +5,7 @@ endpoint, timeouts cut, SSRF refused, rotation, isolation of a dead endpoint, an
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
+import trustme
 from standardwebhooks import Webhook
 
 from frontdesk.webhooks import verify
@@ -109,7 +111,9 @@ async def test_an_event_arrives_signed_to_the_standard_webhooks_specification(
     webhooks: Webhooks,
 ) -> None:
     user_id = await webhooks.api.put_user()
-    endpoint = await webhooks.endpoint(user_id, event_types=["order.shipped"])
+    endpoint = await webhooks.endpoint(
+        user_id, event_types=["order.shipped"], headers={"X-Api-Key": "customer-key"}
+    )
     template = await webhooks.api.put_template(SHIPPED)
 
     notification_id = await webhooks.ship(user_id, template)
@@ -123,6 +127,7 @@ async def test_an_event_arrives_signed_to_the_standard_webhooks_specification(
     assert request.headers["content-type"] == "application/json"
     assert request.headers["user-agent"].startswith("frontdesk/")
     assert b" " not in request.body  # compact JSON
+    assert request.headers["x-api-key"] == "customer-key"
     (attempt,) = await eventually(lambda: webhooks.attempts(user_id, endpoint["id"]))
     assert attempt["status_code"] == 200 and attempt["latency_ms"] >= 0
 
@@ -343,6 +348,109 @@ async def test_recovery_resends_exactly_the_failed_messages_with_their_ids(
     resent = (await eventually(lambda: _arrived(hooks.receiver, 5)))[3:]
     assert {r.headers["webhook-id"] for r in resent} == failed_ids
     assert sorted(orjson.loads(r.body)["data"]["order_id"] for r in resent) == ["lost-1", "lost-2"]
+
+
+async def test_an_endpoint_failing_for_days_is_disabled_and_its_owner_told(
+    clocked_webhooks: Webhooks,
+) -> None:
+    hooks, clock = clocked_webhooks, clocked_webhooks.clock
+    assert clock is not None
+    user_id = await hooks.api.put_user()
+    endpoint = await hooks.endpoint(user_id)
+    template = await hooks.api.put_template(SHIPPED)
+    hooks.receiver.answer(*[500] * 20)
+    await hooks.ship(user_id, template, "1")
+    await eventually(lambda: _attempts_settled(hooks, user_id, endpoint["id"], 1))
+
+    clock.advance(days=5, seconds=1)
+    await hooks.ship(user_id, template, "2")
+
+    async def disabled() -> dict[str, Any] | None:
+        found = (
+            await hooks.api.http.get(f"/v1/users/{user_id}/webhook-endpoints/{endpoint['id']}")
+        ).json()
+        return found if not found["enabled"] else None
+
+    found = await eventually(disabled)
+    assert "failing without a break since" in found["disabled_reason"]
+    audit = (await hooks.api.http.get(f"/v1/audit?user_id={user_id}")).json()["items"]
+    assert any(e["type"] == "webhook.endpoint_disabled" for e in audit)
+
+
+async def test_a_payload_over_the_limit_fails_the_delivery_saying_so(webhooks: Webhooks) -> None:
+    user_id = await webhooks.api.put_user()
+    await webhooks.endpoint(user_id)
+    template = await webhooks.api.put_template(SHIPPED)
+
+    response = await webhooks.api.send(
+        user_id=user_id, template=template, payload={"order_id": "x" * 300_000, "carrier": "DHL"}
+    )
+
+    (delivery,) = (await webhooks.api.settled(response.json()["id"]))["deliveries"]
+    assert delivery["status"] == "failed"
+    assert "over webhooks.max_payload_bytes" in delivery["reason"]
+    assert webhooks.receiver.received == []
+
+
+async def test_an_endpoints_rate_limit_spreads_its_messages(webhooks: Webhooks) -> None:
+    user_id = await webhooks.api.put_user()
+    await webhooks.endpoint(user_id, rate_per_second=10)  # a burst of 10, then 10/s
+    template = await webhooks.api.put_template(SHIPPED)
+
+    for n in range(30):
+        await webhooks.ship(user_id, template, str(n))
+
+    requests = await eventually(lambda: _arrived(webhooks.receiver, 30), timeout=20)
+    spread = requests[-1].at - requests[0].at
+    assert spread >= 1.8, f"30 messages at 10/s arrived within {spread:.2f}s"
+
+
+async def test_an_endpoint_with_a_client_certificate_is_reached_over_mutual_tls(
+    tmp_path: Path,
+) -> None:
+    authority = trustme.CA()
+    server = authority.issue_cert("127.0.0.1")
+    client = authority.issue_cert("frontdesk-client@example.com")
+    authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    receiver = Receiver()
+    with server.private_key_and_cert_chain_pem.tempfile() as server_pem:
+        async with (
+            serving(
+                receiver.app(),
+                ssl_certfile=server_pem,
+                ssl_ca_certs=str(tmp_path / "ca.pem"),
+                ssl_cert_reqs=ssl.CERT_REQUIRED,
+            ) as receiver_url,
+            instance_of_its_own(
+                "sqlite",
+                tmp_path,
+                environment={
+                    **LOOPBACK_ALLOWED,
+                    "FRONTDESK_WEBHOOKS__CA_FILE": str(tmp_path / "ca.pem"),
+                },
+            ) as (api, _),
+        ):
+            hooks = Webhooks(api, receiver, receiver_url)
+            user_id = await api.put_user()
+            identified = await hooks.endpoint(
+                user_id,
+                "/identified",
+                client_certificate=client.cert_chain_pems[0].bytes().decode(),
+                client_key=client.private_key_pem.bytes().decode(),
+            )
+            anonymous = await hooks.endpoint(user_id, "/anonymous")
+            template = await api.put_template(SHIPPED)
+
+            await hooks.ship(user_id, template)
+
+            await eventually(lambda: _attempts_settled(hooks, user_id, anonymous["id"], 1))
+            (request,) = await eventually(lambda: _arrived(receiver, 1))
+            assert request.path == "/identified"
+            (attempt,) = await hooks.attempts(user_id, identified["id"])
+            assert attempt["status_code"] == 200
+            (refused,) = await hooks.attempts(user_id, anonymous["id"])
+            assert refused["status_code"] is None and "connection failed" in refused["error"]
+            receiver.release()
 
 
 async def _arrived(receiver: Receiver, count: int) -> list[Any] | None:

@@ -222,7 +222,9 @@ async def build(
             },
         ),
     )
-    webhook_poster = HttpWebhookPoster(settings.webhooks.allow_networks, clock)
+    webhook_poster = HttpWebhookPoster(
+        settings.webhooks.allow_networks, clock, ca_file=settings.webhooks.ca_file
+    )
     webhooks = WebhookDispatcher(
         store, webhook_poster, secret_box.open, clock, _dispatch_settings(settings)
     )

@@ -116,6 +116,8 @@ class WebhookSettings(_Section):
     endpoint_concurrency: int = Field(10, ge=1)  # ... and to any one endpoint
     circuit_failures: int = Field(5, ge=1)
     circuit_open_seconds: float = Field(60, gt=0)
+    # Certificates of private CAs to trust besides the system's (endpoints inside a company).
+    ca_file: Path | None = None
 
 
 class PipelineSettings(_Section):

@@ -24,8 +24,9 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serving(app: Any, port: int | None = None) -> AsyncIterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL (http://127.0.0.1:port)."""
+async def serving(app: Any, port: int | None = None, **tls: Any) -> AsyncIterator[str]:
+    """Serve ``app`` until the block ends; yields its base URL (http://127.0.0.1:port).
+    ``tls``: uvicorn's ssl_* options, to serve HTTPS (and ask clients for certificates)."""
     port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -36,6 +37,7 @@ async def serving(app: Any, port: int | None = None) -> AsyncIterator[str]:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=1,
+            **tls,
         )
     )
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -45,7 +47,7 @@ async def serving(app: Any, port: int | None = None) -> AsyncIterator[str]:
             task.result()  # the server failed to start: raise its error
         await asyncio.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await task

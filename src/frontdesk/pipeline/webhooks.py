@@ -64,9 +64,8 @@ class WebhookStore(Protocol):
         next_attempt_at: datetime | None,
         endpoint_failing: bool,
         disable_endpoint: str | None,
+        audit: Sequence[AuditEntry] = (),
     ) -> None: ...
-
-    async def append_audit(self, entries: Sequence[AuditEntry]) -> None: ...
 
 
 class WebhookFanOut:
@@ -303,27 +302,29 @@ class WebhookDispatcher:
         breaker.failed(now)
         disable = self._disabling(endpoint, answer, now)
         next_attempt_at = None if disable == _GONE else self._next_attempt(message, retry_after)
+        # The owner is told in the same commit that disables the endpoint.
+        told: list[AuditEntry] = []
+        if disable:
+            told.append(
+                AuditEntry(
+                    id=new_id(Prefix.AUDIT),
+                    at=now,
+                    type=AuditType.ENDPOINT_DISABLED,
+                    actor=Actor.WORKER,
+                    user_id=endpoint["user_id"],
+                    reason=f"endpoint {endpoint['id']} disabled: {disable}",
+                )
+            )
         await self._store.record_webhook_attempt(
             message,
             attempt,
             next_attempt_at=next_attempt_at,
             endpoint_failing=True,
             disable_endpoint=disable,
+            audit=told,
         )
         if disable:
             log.warning("webhook endpoint disabled", endpoint_id=endpoint["id"])
-            await self._store.append_audit(
-                [
-                    AuditEntry(
-                        id=new_id(Prefix.AUDIT),
-                        at=now,
-                        type=AuditType.ENDPOINT_DISABLED,
-                        actor=Actor.WORKER,
-                        user_id=endpoint["user_id"],
-                        reason=f"endpoint {endpoint['id']} disabled: {disable}",
-                    )
-                ]
-            )
 
     def _disabling(
         self, endpoint: dict[str, Any], answer: WebhookAnswer | WebhookUnreachable, now: datetime

@@ -26,11 +26,14 @@ RESPONSE_CAP = 1024
 
 
 class HttpWebhookPoster:
-    def __init__(self, allowed_networks: Sequence[Network], clock: Clock) -> None:
+    def __init__(
+        self, allowed_networks: Sequence[Network], clock: Clock, *, ca_file: Path | None = None
+    ) -> None:
         self._allowed = allowed_networks
         self._clock = clock
+        self._ca_file = ca_file
         # Timeouts are per request (each endpoint has its own); this one is only a ceiling.
-        self._shared = guarded_client(allowed_networks, 60)
+        self._shared = guarded_client(allowed_networks, 60, verify=self._tls())
         self._identified: dict[str, httpx.AsyncClient] = {}
 
     async def post(self, request: WebhookRequest) -> WebhookAnswer:
@@ -75,13 +78,33 @@ class HttpWebhookPoster:
         name = f"{request.endpoint_id}:{hashlib.sha256(certificate.encode()).hexdigest()}"
         client = self._identified.get(name)
         if client is None:
-            client = guarded_client(self._allowed, 60, verify=_presenting(certificate, key))
+            client = guarded_client(self._allowed, 60, verify=self._tls(certificate, key))
             self._identified[name] = client
         return client
 
     async def aclose(self) -> None:
         for client in (self._shared, *self._identified.values()):
             await client.aclose()
+
+    def _tls(self, certificate: str | None = None, key: str | None = None) -> ssl.SSLContext:
+        """Servers verified against the system's CAs (and the operator's own, if configured);
+        with a client identity, presenting it (mutual TLS)."""
+        context = ssl.create_default_context()
+        if self._ca_file is not None:
+            context.load_verify_locations(self._ca_file)
+        if certificate is not None and key is not None:
+            _present(context, certificate, key)
+        return context
+
+
+def _present(context: ssl.SSLContext, certificate: str, key: str) -> None:
+    """The ssl module reads a certificate chain only from files: they live for this call."""
+    with tempfile.TemporaryDirectory() as directory:
+        chain, secret = Path(directory) / "certificate.pem", Path(directory) / "key.pem"
+        chain.write_text(certificate)
+        secret.touch(mode=0o600)
+        secret.write_text(key)
+        context.load_cert_chain(chain, secret)
 
 
 async def _first_bytes(response: httpx.Response) -> bytes:
@@ -91,16 +114,3 @@ async def _first_bytes(response: httpx.Response) -> bytes:
         if len(start) >= RESPONSE_CAP:
             break
     return start[:RESPONSE_CAP]
-
-
-def _presenting(certificate: str, key: str) -> ssl.SSLContext:
-    """A TLS context that verifies servers as usual and presents this client identity. The
-    ssl module reads a certificate chain only from files: they live for this call only."""
-    context = ssl.create_default_context()
-    with tempfile.TemporaryDirectory() as directory:
-        chain, secret = Path(directory) / "certificate.pem", Path(directory) / "key.pem"
-        chain.write_text(certificate)
-        secret.touch(mode=0o600)
-        secret.write_text(key)
-        context.load_cert_chain(chain, secret)
-    return context

@@ -70,12 +70,6 @@ class WebhookRecords(StoreBase):
             found = row.first()
         return dict(found) if found else None
 
-    async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
-        async with self._engines.write() as connection:
-            await self._driver.insert(
-                connection, t.audit_entries, [audit_to_row(entry) for entry in entries]
-            )
-
     async def list_webhook_endpoints(self, user_id: str) -> list[dict[str, Any]]:
         e = t.webhook_endpoints
         async with self._engines.reader.connect() as connection:
@@ -240,10 +234,11 @@ class WebhookRecords(StoreBase):
         next_attempt_at: datetime | None,
         endpoint_failing: bool,
         disable_endpoint: str | None,
+        audit: Sequence[AuditEntry] = (),
     ) -> None:
         """One attempt and what follows from it, in one commit: the message succeeded, waits
         for ``next_attempt_at``, or failed for good; the endpoint's failing streak starts or
-        ends; an endpoint may be disabled (410 Gone, or failing for too long)."""
+        ends; an endpoint may be disabled (410 Gone, or failing for too long), audited."""
         now = self._clock.now()
         m, e = t.webhook_messages, t.webhook_endpoints
         succeeded = attempt["status_code"] is not None and 200 <= attempt["status_code"] < 300
@@ -277,6 +272,9 @@ class WebhookRecords(StoreBase):
                 await connection.execute(
                     endpoint.values(enabled=False, disabled_reason=disable_endpoint, updated_at=now)
                 )
+            await self._driver.insert(
+                connection, t.audit_entries, [audit_to_row(entry) for entry in audit]
+            )
 
     async def list_webhook_attempts(
         self, endpoint_id: str, after_seq: int | None, limit: int
