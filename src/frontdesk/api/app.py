@@ -21,6 +21,8 @@ from frontdesk.api import (
     routes_webhooks,
 )
 from frontdesk.api.auth import ApiKeyCache
+from frontdesk.api.pages import console, inbox, preference_centre
+from frontdesk.api.pages.rendering import static_files
 from frontdesk.api.problems import install_problem_handlers, problem_response
 from frontdesk.api.services import ApiServices
 from frontdesk.errors import TooLarge
@@ -53,10 +55,15 @@ def create_app(services: ApiServices, lifespan: Lifespan | None = None) -> FastA
         routes_topics.router,
         routes_inbound.router,
         routes_webhooks.router,
+        inbox.router,
+        preference_centre.router,
+        console.router,
         routes_operations.admin,
         routes_operations.public,
     ):
         app.include_router(router)
+
+    app.mount("/static", static_files(), name="static")
 
     max_body = services.settings.server.max_body_bytes
 

@@ -1,0 +1,7 @@
+"""The operator console."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
