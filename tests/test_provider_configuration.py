@@ -51,3 +51,20 @@ async def test_a_misspelled_key_is_named_and_the_secret_is_not_echoed(tmp_path: 
 
     assert "providers.email[0].pasword" in message
     assert secret not in message
+
+
+async def test_two_accounts_of_one_provider_type_are_refused_naming_the_callback(
+    tmp_path: Path,
+) -> None:
+    twilio = {"type": "twilio", "auth_token": "x", "from": "+15005550006"}
+    settings = settings_for(
+        sqlite_url(tmp_path),
+        providers_environment(
+            "sms", {**twilio, "account_sid": "AC1"}, {**twilio, "account_sid": "AC2"}
+        ),
+    )
+
+    with pytest.raises(ConfigError) as refused:
+        await build(settings)
+
+    assert "/v1/inbound/twilio/sms" in str(refused.value)

@@ -25,7 +25,7 @@ from frontdesk.api.services import ApiServices
 from frontdesk.config import ProviderSettings, Settings
 from frontdesk.core.breaker import CircuitBreaker
 from frontdesk.core.models import Channel
-from frontdesk.core.ports import Clock, Provider, SystemClock
+from frontdesk.core.ports import Clock, InboundHandler, Provider, SystemClock
 from frontdesk.core.retry import Backoff
 from frontdesk.core.sandbox import SandboxFaults
 from frontdesk.core.tokens import Links
@@ -84,6 +84,7 @@ class Frontdesk:
     # The configured providers themselves (behind the workers' failover): their callbacks are
     # served under /v1/inbound/, and their connections closed at stop.
     providers: list[Provider] = field(default_factory=list)
+    inbound_handlers: dict[str, InboundHandler] = field(default_factory=dict)
     webhooks: WebhookDispatcher | None = None
     webhook_poster: HttpWebhookPoster | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -105,11 +106,7 @@ class Frontdesk:
             inbound=self.inbound,
             secret_box=self.secret_box,
             webhooks_queued=self.webhooks.queued if self.webhooks else lambda: None,
-            inbound_handlers={
-                handler.path: handler
-                for provider in self.providers
-                for handler in getattr(provider, "inbound_handlers", list)()
-            },
+            inbound_handlers=self.inbound_handlers,
         )
 
     def app(self) -> FastAPI:
@@ -274,6 +271,7 @@ async def build(
         inbound=InboundProcessor(store),
         secret_box=secret_box,
         providers=providers,
+        inbound_handlers=_inbound_handlers(providers),
         webhooks=webhooks,
         webhook_poster=webhook_poster,
     )
@@ -439,3 +437,19 @@ def _dispatch_settings(settings: Settings) -> DispatchSettings:
         circuit_open_seconds=webhooks.circuit_open_seconds,
         poll_seconds=settings.pipeline.poll_seconds,
     )
+
+
+def _inbound_handlers(providers: Iterable[Provider]) -> dict[str, InboundHandler]:
+    """Each provider's callbacks, by path under /v1/inbound/. Two providers of one type (two
+    Twilio accounts, say) would answer at the same path with different keys: refused at start
+    rather than one silently shadowing the other."""
+    handlers: dict[str, InboundHandler] = {}
+    for provider in providers:
+        for handler in getattr(provider, "inbound_handlers", list)():
+            if handler.path in handlers:
+                raise ConfigError(
+                    f"providers: two providers take callbacks at /v1/inbound/{handler.path}; "
+                    "configure one account per provider type"
+                )
+            handlers[handler.path] = handler
+    return handlers
