@@ -7,6 +7,7 @@ import json
 import signal
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -23,6 +24,7 @@ from frontdesk.config import Settings, load_settings
 from frontdesk.core.models import Channel, NotificationRequest
 from frontdesk.errors import FrontdeskError
 from frontdesk.logs import configure_logging
+from frontdesk.pipeline.replay import Replay, ReplayReport
 from frontdesk.store.engine import migrate as migrate_schema
 
 app = typer.Typer(help="frontdesk: multi-channel notifications.", no_args_is_help=True)
@@ -266,6 +268,50 @@ def dlq_redrive(
         return len(redriven)
 
     console.print(f"redriven: {_run(lambda: _with_instance(settings, work))}")
+
+
+@app.command()
+def replay(
+    since: Annotated[str, typer.Option(help="From this time (ISO 8601 with a zone offset)")],
+    channel: Annotated[str, typer.Option(help="The channel to backfill")],
+    until: Annotated[str | None, typer.Option(help="Up to this time (default: now)")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Give the events of a period the deliveries a channel never made for them (a channel
+    added to a template later); no other channel is touched. A running server sends them."""
+    settings = _settings(config)
+    wanted = _channel(channel)
+    start, end = _moment("--since", since), _moment("--until", until) if until else None
+
+    async def work(instance: Frontdesk) -> ReplayReport:
+        return await Replay(instance.store, instance.templates, instance.orchestrator).run(
+            wanted, start, end
+        )
+
+    report = _run(lambda: _with_instance(settings, work))
+    console.print(
+        f"examined {report.examined} events without a {wanted.value} delivery: "
+        f"{report.backfilled} deliveries made, {report.without_channel} whose template has "
+        f"no {wanted.value} content"
+    )
+
+
+def _channel(value: str) -> Channel:
+    try:
+        return Channel(value)
+    except ValueError:
+        names = ", ".join(c.value for c in Channel)
+        raise typer.BadParameter(f"--channel: {value!r} is not one of {names}") from None
+
+
+def _moment(option: str, value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{option}: {value!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise typer.BadParameter(f"{option}: {value!r} needs a zone offset (Z or +01:00)")
+    return moment
 
 
 @app.command()

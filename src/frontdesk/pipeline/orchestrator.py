@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -126,6 +126,12 @@ class Orchestrator:
         )
         if not notifications:
             return 0
+        await self.orchestrate(notifications)
+        return len(notifications)
+
+    async def orchestrate(self, notifications: Sequence[Notification]) -> list[Orchestration]:
+        """Plan each notification's deliveries and commit them with the audit; deliveries a
+        notification already has (a replayed event) are not made again."""
         users = await self._store.get_users([n.request.user_id for n in notifications])
         suppressed = await self._store.suppressed(
             address for user in users.values() for address in addresses(user)
@@ -145,7 +151,7 @@ class Orchestrator:
         self._transport.deliveries_ready(
             sorted({d.channel for o in orchestrations for d in o.deliveries})
         )
-        return len(notifications)
+        return orchestrations
 
     def plan(
         self,

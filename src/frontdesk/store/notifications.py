@@ -6,16 +6,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from frontdesk.core.models import Actor, AuditEntry, AuditType
+from frontdesk.core.models import Actor, AuditEntry, AuditType, Channel, Notification
 from frontdesk.core.ports import Admission, AdmissionResult
 from frontdesk.errors import NotFound
 from frontdesk.ids import Prefix, new_id
 from frontdesk.store import tables as t
 from frontdesk.store.base import StoreBase
-from frontdesk.store.rows import audit_to_row
+from frontdesk.store.rows import audit_to_row, notification_from_row
 
 # Deliveries a cap did not count: they never went out because a rule stopped them.
 _NOT_LET_THROUGH = ("skipped", "suppressed", "collapsed")
@@ -172,6 +172,36 @@ class NotificationRecords(StoreBase):
                 .all()
             )
         return {"notification": dict(row), "deliveries": [dict(d) for d in deliveries]}
+
+    async def notifications_lacking(
+        self,
+        channel: Channel,
+        since: datetime,
+        until: datetime | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[Notification]:
+        """Orchestrated events of [since, until) that have no delivery on ``channel``, in the
+        order they were accepted, from just after ``after`` (the last one of the page before)."""
+        n, d = t.notifications, t.deliveries
+        has_one = (
+            select(d.c.id)
+            .where(d.c.notification_id == n.c.id, d.c.channel == channel.value)
+            .exists()
+        )
+        query = (
+            select(n.c.id, n.c.request, n.c.template_version, n.c.created_at)
+            .where(n.c.orchestrated_at.is_not(None), n.c.created_at >= since, ~has_one)
+            .order_by(n.c.created_at, n.c.id)
+            .limit(limit)
+        )
+        if until is not None:
+            query = query.where(n.c.created_at < until)
+        if after is not None:
+            query = query.where(tuple_(n.c.created_at, n.c.id) > tuple_(*after))
+        async with self._engines.reader.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [notification_from_row(row) for row in rows]
 
     async def audit_for_notification(self, notification_id: str) -> list[dict[str, Any]]:
         async with self._engines.reader.connect() as connection:
