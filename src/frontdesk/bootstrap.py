@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import importlib
 import pkgutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import ModuleType
@@ -18,6 +18,7 @@ from types import ModuleType
 import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
+from redis.asyncio import Redis
 
 import frontdesk.providers
 from frontdesk.api.app import create_app
@@ -25,7 +26,7 @@ from frontdesk.api.services import ApiServices
 from frontdesk.config import ProviderSettings, Settings
 from frontdesk.core.breaker import CircuitBreaker
 from frontdesk.core.models import Channel
-from frontdesk.core.ports import Clock, InboundHandler, Provider, SystemClock
+from frontdesk.core.ports import Clock, InboundHandler, Provider, RateLimiter, SystemClock
 from frontdesk.core.retry import Backoff
 from frontdesk.core.sandbox import SandboxFaults
 from frontdesk.core.tokens import Links
@@ -50,6 +51,7 @@ from frontdesk.store.engine import migrate
 from frontdesk.store.secret_box import SecretBox
 from frontdesk.store.sql import SqlStore
 from frontdesk.transport.embedded import EmbeddedTransport, LocalInboxFeed
+from frontdesk.transport.redis_state import RedisTokenBucket
 
 log = get_logger(__name__)
 
@@ -87,6 +89,7 @@ class Frontdesk:
     inbound_handlers: dict[str, InboundHandler] = field(default_factory=dict)
     webhooks: WebhookDispatcher | None = None
     webhook_poster: HttpWebhookPoster | None = None
+    redis: Redis | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -146,7 +149,7 @@ class Frontdesk:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for provider in [*self.providers, self.webhook_poster]:
+        for provider in [*self.providers, self.webhook_poster, self.redis]:
             closing = getattr(provider, "aclose", None)
             if closing is not None:
                 with contextlib.suppress(Exception):
@@ -219,6 +222,15 @@ async def build(
             },
         ),
     )
+    redis = Redis.from_url(settings.redis.url) if settings.redis.url else None
+
+    def rate_limiter(account: str, rate: float, burst: int) -> RateLimiter:
+        """An account's bucket: in Redis, shared by every process sending through it (they
+        must give the account the same name), or in this process alone."""
+        if redis is None:
+            return TokenBucket(rate, burst)
+        return RedisTokenBucket(redis, f"frontdesk:rate:{account}", rate, burst)
+
     webhook_poster = HttpWebhookPoster(
         settings.webhooks.allow_networks, clock, ca_file=settings.webhooks.ca_file
     )
@@ -237,7 +249,9 @@ async def build(
             channel,
             [fan_out]
             if channel is Channel.WEBHOOK
-            else _providers(settings, channel, store, feed, faults, clock, metrics, providers),
+            else _providers(
+                settings, channel, store, feed, faults, clock, metrics, providers, rate_limiter
+            ),
             store,
             transport,
             clock,
@@ -274,6 +288,7 @@ async def build(
         inbound_handlers=_inbound_handlers(providers),
         webhooks=webhooks,
         webhook_poster=webhook_poster,
+        redis=redis,
     )
 
 
@@ -314,6 +329,7 @@ def _providers(
     clock: Clock,
     metrics: Metrics,
     built: list[Provider],
+    rate_limiter: Callable[[str, float, int], RateLimiter],
 ) -> list[Provider]:
     """What the channel's worker sends through: the inbox, the sandbox (a channel with no
     provider configured), or the configured providers behind failover, breakers and buckets."""
@@ -338,7 +354,11 @@ def _providers(
             provider = _real_provider(channel, index, entry, context)
             built.append(provider)
         bucket = (
-            TokenBucket(entry.rate_per_second, entry.burst or max(1, int(entry.rate_per_second)))
+            rate_limiter(
+                f"{channel.value}:{entry.name or entry.type}",
+                entry.rate_per_second,
+                entry.burst or max(1, int(entry.rate_per_second)),
+            )
             if entry.rate_per_second
             else None
         )

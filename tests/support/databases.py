@@ -1,4 +1,5 @@
-"""Fresh databases for a test run: a SQLite file, or a PostgreSQL database of its own."""
+"""Fresh databases for a test run: a SQLite file, or a PostgreSQL database of its own; and the
+machine's Redis."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 POSTGRES_ADMIN_DSN = os.environ.get(
     "FRONTDESK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
@@ -47,3 +50,21 @@ async def drop_postgres_database(url: str) -> None:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await connection.close()
+
+
+REDIS_URL = os.environ.get("FRONTDESK_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+async def reachable_redis() -> str:
+    """The machine's Redis; skip (or fail in CI) when absent."""
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as error:
+        message = f"Redis at {REDIS_URL} is not reachable: {error}"
+        if in_ci():
+            pytest.fail(message + " (CI=true: a missing service is a failure)")
+        pytest.skip(message)
+    finally:
+        await client.aclose()
+    return REDIS_URL

@@ -349,3 +349,10 @@ class WebhookPoster(Protocol):
     async def post(self, request: WebhookRequest) -> WebhookAnswer:
         """POST it, following no redirect; raise WebhookUnreachable when there is no answer."""
         ...
+
+
+class RateLimiter(Protocol):
+    """A provider account's limit: ``take`` returns when one more send may go (urgent sends,
+    see core.urgency, first). Shared by every worker of a process, or of the cluster."""
+
+    async def take(self) -> None: ...

@@ -16,11 +16,10 @@ from dataclasses import dataclass, replace
 
 from frontdesk.core.breaker import CircuitBreaker, CircuitState
 from frontdesk.core.models import Channel
-from frontdesk.core.ports import Clock, OutboundMessage, Provider, SendResult
+from frontdesk.core.ports import Clock, OutboundMessage, Provider, RateLimiter, SendResult
 from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError
 from frontdesk.logs import get_logger
 from frontdesk.metrics import Metrics
-from frontdesk.pipeline.throttle import TokenBucket
 
 log = get_logger(__name__)
 
@@ -31,7 +30,7 @@ class Route:
 
     provider: Provider
     breaker: CircuitBreaker
-    bucket: TokenBucket | None = None
+    bucket: RateLimiter | None = None
 
 
 class FailoverProvider:

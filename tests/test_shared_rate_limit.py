@@ -1,0 +1,108 @@
+"""Two frontdesk processes sending through one provider account keep, together, to its rate:
+the account's token bucket lives in Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from frontdesk.transport.redis_state import RedisTokenBucket
+from tests.fakes.twilio import TwilioFake
+from tests.support.client import Api, eventually, unique
+from tests.support.databases import reachable_redis, sqlite_url
+from tests.support.instance import ADMIN_KEY, providers_environment, running_instance
+from tests.support.serving import free_port
+
+ACCOUNT_SID = "AC" + "5b1e" * 8
+AUTH_TOKEN = "twilio-auth-token-shared-0b7d"
+RATE_PER_SECOND = 100
+BURST = 10
+# As in test_sms_throttling: arrivals are timed by the fake, a little after the sends left.
+ARRIVAL_JITTER = 3
+MESSAGES = 600
+
+
+@pytest.fixture
+async def two_senders(tmp_path: Path) -> AsyncIterator[tuple[Api, TwilioFake]]:
+    redis_url = await reachable_redis()
+    fake = TwilioFake(ACCOUNT_SID, AUTH_TOKEN, rate_per_second=RATE_PER_SECOND, burst=BURST + 5)
+    async with fake.serving():
+        environment = {
+            **providers_environment(
+                "sms",
+                {
+                    "name": unique("shared-account"),  # one Redis key per run
+                    "type": "twilio",
+                    "account_sid": ACCOUNT_SID,
+                    "auth_token": AUTH_TOKEN,
+                    "from": "+15005550006",
+                    "base_url": fake.base_url,
+                    "rate_per_second": RATE_PER_SECOND,
+                    "burst": BURST,
+                },
+            ),
+            "FRONTDESK_REDIS_URL": redis_url,
+            "FRONTDESK_CHANNELS__SMS__CONCURRENCY": "50",
+        }
+        database = sqlite_url(tmp_path)
+        async with (
+            running_instance(database, environment=environment) as (_, first_url),
+            running_instance(database, environment=environment),
+            httpx.AsyncClient(
+                base_url=first_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
+            ) as http,
+        ):
+            yield Api(http), fake
+
+
+async def test_two_processes_sharing_an_account_keep_to_its_rate_together(
+    two_senders: tuple[Api, TwilioFake],
+) -> None:
+    api, fake = two_senders
+    template = await api.put_template({"channels": {"sms": {"text": "Your code is 4242"}}})
+    gate = asyncio.Semaphore(32)
+
+    async def user(index: int) -> str:
+        async with gate:
+            return await api.put_user(unique("shared"), phone=f"+1202555{index:04d}")
+
+    users = await asyncio.gather(*(user(index) for index in range(MESSAGES)))
+    response = await api.http.post(
+        "/v1/notifications/batch",
+        json={
+            "notifications": [
+                {"event_id": unique("evt"), "user_id": user_id, "template": template}
+                for user_id in users
+            ]
+        },
+    )
+    assert response.status_code == 200, response.text
+
+    async def all_arrived() -> bool:
+        return len(fake.messages) >= MESSAGES
+
+    await eventually(all_arrived, timeout=60, interval=0.5)
+    arrivals = [message.at for message in fake.messages]
+    seconds = max(arrivals) - min(arrivals)
+    peak = fake.max_in_any_second()
+    print(f"\n{MESSAGES} SMS from two processes in {seconds:.1f}s; peak {peak} in 1 s")
+    assert fake.throttled == 0
+    assert peak <= RATE_PER_SECOND + BURST + ARRIVAL_JITTER
+    assert len({message.form["To"] for message in fake.messages}) == MESSAGES
+
+
+async def test_without_redis_a_process_keeps_to_the_rate_on_its_own() -> None:
+    unreachable = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.2)
+    bucket = RedisTokenBucket(unreachable, unique("account"), rate_per_second=50, burst=5)
+    started = time.monotonic()
+
+    await asyncio.gather(*(bucket.take() for _ in range(20)))
+
+    assert time.monotonic() - started >= 0.25  # 5 at once, then 15 at 50/s
+    await unreachable.aclose()
