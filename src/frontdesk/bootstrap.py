@@ -35,7 +35,7 @@ from frontdesk.logs import get_logger
 from frontdesk.metrics import Metrics
 from frontdesk.pipeline.failover import FailoverProvider, PushDispatcher, Route
 from frontdesk.pipeline.fanout import FanOut
-from frontdesk.pipeline.frequency import Cap, FrequencyLedger
+from frontdesk.pipeline.frequency import Cap, FrequencyLedger, Ledger
 from frontdesk.pipeline.inbound import InboundProcessor
 from frontdesk.pipeline.ingest import Ingest
 from frontdesk.pipeline.orchestrator import Orchestrator, OrchestratorSettings
@@ -51,7 +51,7 @@ from frontdesk.store.engine import migrate
 from frontdesk.store.secret_box import SecretBox
 from frontdesk.store.sql import SqlStore
 from frontdesk.transport.embedded import EmbeddedTransport, LocalInboxFeed
-from frontdesk.transport.redis_state import RedisTokenBucket
+from frontdesk.transport.redis_state import RedisFrequencyLedger, RedisTokenBucket
 
 log = get_logger(__name__)
 
@@ -199,6 +199,18 @@ async def build(
         clock,
         dedupe_window=timedelta(hours=settings.dedupe.window_hours),
     )
+    caps = {
+        name: Cap(category.frequency_cap.count, category.frequency_cap.per_seconds)
+        for name, category in settings.categories.items()
+        if category.frequency_cap is not None
+    }
+    redis = Redis.from_url(settings.redis.url) if settings.redis.url else None
+    # With Redis, caps and collapse windows hold across every orchestrator process.
+    ledger: Ledger = (
+        RedisFrequencyLedger(redis, store, caps, FrequencyLedger(store, caps))
+        if redis is not None
+        else FrequencyLedger(store, caps)
+    )
     orchestrator = Orchestrator(
         store,
         transport,
@@ -213,16 +225,8 @@ async def build(
             poll_seconds=settings.pipeline.poll_seconds,
         ),
         links=links,
-        ledger=FrequencyLedger(
-            store,
-            {
-                name: Cap(category.frequency_cap.count, category.frequency_cap.per_seconds)
-                for name, category in settings.categories.items()
-                if category.frequency_cap is not None
-            },
-        ),
+        ledger=ledger,
     )
-    redis = Redis.from_url(settings.redis.url) if settings.redis.url else None
 
     def rate_limiter(account: str, rate: float, burst: int) -> RateLimiter:
         """An account's bucket: in Redis, shared by every process sending through it (they

@@ -34,6 +34,26 @@ class _Activity:
     first_by_key: dict[str, tuple[str, datetime]] = field(default_factory=dict)
 
 
+class Ledger(Protocol):
+    """Frequency caps and collapse windows: each call decides and records at once (atomic),
+    so that two decisions can never both let the fourth one through."""
+
+    async def prepare(self, user_ids: list[str], now: datetime) -> None: ...
+
+    async def collapsed_into(
+        self,
+        user_id: str,
+        collapse_key: str,
+        window_seconds: float,
+        notification_id: str,
+        now: datetime,
+    ) -> str | None: ...
+
+    async def take(
+        self, user_id: str, channel: str, category: str, now: datetime
+    ) -> Cap | None: ...
+
+
 class FrequencyLedger:
     def __init__(
         self,
@@ -71,7 +91,7 @@ class FrequencyLedger:
         while len(self._users) > max(self._max_users, len(wanted)):
             self._users.popitem(last=False)
 
-    def collapsed_into(
+    async def collapsed_into(
         self,
         user_id: str,
         collapse_key: str,
@@ -91,7 +111,7 @@ class FrequencyLedger:
         first_by_key[collapse_key] = (notification_id, now)
         return None
 
-    def take(self, user_id: str, channel: str, category: str, now: datetime) -> Cap | None:
+    async def take(self, user_id: str, channel: str, category: str, now: datetime) -> Cap | None:
         """Count one send against the category's cap; the cap when it is already reached."""
         cap = self._caps.get(category)
         if cap is None:

@@ -44,7 +44,7 @@ from frontdesk.core.tokens import Links
 from frontdesk.core.urgency import BULK_LANES, URGENT_LANES, urgent_if
 from frontdesk.ids import Prefix, new_id
 from frontdesk.logs import get_logger
-from frontdesk.pipeline.frequency import FrequencyLedger
+from frontdesk.pipeline.frequency import Ledger
 from frontdesk.pipeline.templates import TemplateCatalog
 
 log = get_logger(__name__)
@@ -93,7 +93,7 @@ class Orchestrator:
         clock: Clock,
         settings: OrchestratorSettings,
         links: Links,
-        ledger: FrequencyLedger,
+        ledger: Ledger,
     ) -> None:
         self._store = store
         self._transport = transport
@@ -145,7 +145,7 @@ class Orchestrator:
             )
             user = users.get(notification.request.user_id)
             orchestrations.append(
-                self.plan(notification, user, template, compiled, suppressed, now)
+                await self.plan(notification, user, template, compiled, suppressed, now)
             )
         await self._store.save_orchestrations(orchestrations)
         self._transport.deliveries_ready(
@@ -153,7 +153,7 @@ class Orchestrator:
         )
         return orchestrations
 
-    def plan(
+    async def plan(
         self,
         notification: Notification,
         user: User | None,
@@ -206,7 +206,7 @@ class Orchestrator:
             audit.append(delivery_audit(delivery, type_, Actor.ORCHESTRATOR, now, reason))
 
         viable: list[_Viable] = []
-        collapsed_into = self._collapsed_into(notification, template, now)
+        collapsed_into = await self._collapsed_into(notification, template, now)
         locale = compiled.resolve_locale(user.locale if user else None)
         context = self._context(notification, user, compiled, template.category, now)
         for channel in channels:
@@ -243,7 +243,7 @@ class Orchestrator:
             capped = (
                 None
                 if request.priority is Priority.CRITICAL
-                else self._ledger.take(user.id, channel.value, template.category.value, now)
+                else await self._ledger.take(user.id, channel.value, template.category.value, now)
             )
             if capped is not None:
                 reason = (
@@ -340,14 +340,14 @@ class Orchestrator:
             for item in viable
         ]
 
-    def _collapsed_into(
+    async def _collapsed_into(
         self, notification: Notification, template: TemplateVersion, now: datetime
     ) -> str | None:
         request = notification.request
         window = request.collapse_window_seconds or template.body.get("collapse_window_seconds")
         if not request.collapse_key or not window:
             return None
-        return self._ledger.collapsed_into(
+        return await self._ledger.collapsed_into(
             request.user_id, request.collapse_key, window, notification.id, now
         )
 

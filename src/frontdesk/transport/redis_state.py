@@ -1,4 +1,5 @@
-"""What several frontdesk processes must share, kept in Redis: each provider account's rate.
+"""What several frontdesk processes must share, kept in Redis: each provider account's rate,
+and each user's frequency caps and collapse windows (see RedisFrequencyLedger below).
 
 A token bucket in Redis, as GCRA (the generic cell rate algorithm): one key per account holds
 the theoretical arrival time of the next send, and a Lua script (atomic) reserves the next
@@ -15,13 +16,18 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import json
 import time
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from frontdesk.core.urgency import is_urgent
 from frontdesk.logs import get_logger
+from frontdesk.pipeline.frequency import ActivitySource, Cap, FrequencyLedger
 from frontdesk.pipeline.throttle import TokenBucket
 
 log = get_logger(__name__)
@@ -89,3 +95,196 @@ class RedisTokenBucket:
             self._redis_down_since = None
             log.warning("redis reachable again: rate limits shared again")
         return wait
+
+
+# Each decision first checks that the user was seeded from the store (KEYS[1], the marker),
+# answering -1 when not: the caller seeds and asks again. A decision keeps the marker alive at
+# least as long as what it records, so that the user is never seeded twice over live data.
+
+# KEYS: the marker, the user's sends on one channel and category (a sorted set of times).
+# ARGV: now, the cap's window in seconds, its count, a member unique to this send, how long
+# the marker lives. Returns 1 when the cap is reached (nothing recorded), else 0 (counted).
+_TAKE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 1 end
+redis.call('ZADD', KEYS[2], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[2], math.ceil(window * 1000))
+redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[5]) * 1000))
+return 0
+"""
+
+# KEYS: the marker, the user's collapse key. ARGV: now, the window, this notification's id,
+# how long the marker lives. Returns the id of the notification this one collapses into, or
+# 0 (it is the first).
+_COLLAPSE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local first = redis.call('HMGET', KEYS[2], 'id', 'at')
+local now = tonumber(ARGV[1])
+if first[1] and first[1] ~= ARGV[3] and now - tonumber(first[2]) < tonumber(ARGV[2]) then
+  return first[1]
+end
+redis.call('HSET', KEYS[2], 'id', ARGV[3], 'at', ARGV[1])
+redis.call('PEXPIRE', KEYS[2], math.ceil(tonumber(ARGV[2]) * 1000))
+redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[4]) * 1000))
+return 0
+"""
+
+# KEYS[1]: the user's marker. ARGV[1]: how long it lives; ARGV[2]: the seed as JSON
+# {"sends": [[key, at, member, window]], "firsts": [[key, id, at, window]]}. Only the first
+# process to seed a user does it.
+_SEED = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', math.ceil(tonumber(ARGV[1]) * 1000)) == false then
+  return 0
+end
+local seed = cjson.decode(ARGV[2])
+for _, send in ipairs(seed.sends) do
+  redis.call('ZADD', send[1], send[2], send[3])
+  redis.call('PEXPIRE', send[1], math.ceil(send[4] * 1000))
+end
+for _, first in ipairs(seed.firsts) do
+  redis.call('HSET', first[1], 'id', first[2], 'at', first[3])
+  redis.call('PEXPIRE', first[1], math.ceil(first[4] * 1000))
+end
+return 1
+"""
+
+
+class RedisFrequencyLedger:
+    """Frequency caps and collapse windows shared by every orchestrator process: each decision
+    is one Lua script, atomic across them. A user is seeded from the store the first time any
+    process meets them (the store stays the source of truth: a Redis that lost everything is
+    seeded again). Redis unreachable: this process decides alone, from its own ledger."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        source: ActivitySource,
+        caps: Mapping[str, Cap],
+        fallback: FrequencyLedger,
+        *,
+        horizon_seconds: float = 86400,
+    ) -> None:
+        self._redis = redis
+        self._source = source
+        self._caps = caps
+        self._fallback = fallback
+        self._horizon = max([horizon_seconds, *(cap.per_seconds for cap in caps.values())])
+        self._take = redis.register_script(_TAKE)
+        self._collapse = redis.register_script(_COLLAPSE)
+        self._seed = redis.register_script(_SEED)
+        self._redis_down = False
+
+    async def prepare(self, user_ids: list[str], now: datetime) -> None:
+        await self._fallback.prepare(user_ids, now)
+        users = sorted(set(user_ids))
+        try:
+            flags = await self._redis.mget([_marker(u) for u in users]) if users else []
+            await self._seed_from_store(
+                [u for u, f in zip(users, flags, strict=True) if not f], now
+            )
+            self._reachable()
+        except (RedisError, OSError):
+            self._unreachable()
+
+    async def take(self, user_id: str, channel: str, category: str, now: datetime) -> Cap | None:
+        cap = self._caps.get(category)
+        if cap is None:
+            return None
+        try:
+            keys = [_marker(user_id), _sends(user_id, channel, category)]
+            args: list[str | float] = [
+                now.timestamp(),
+                cap.per_seconds,
+                cap.count,
+                uuid.uuid4().hex,
+                self._horizon,
+            ]
+            capped = int(await self._take(keys=keys, args=args))
+            if capped < 0:
+                await self._seed_from_store([user_id], now)
+                capped = int(await self._take(keys=keys, args=args))
+        except (RedisError, OSError):
+            self._unreachable()
+            return await self._fallback.take(user_id, channel, category, now)
+        self._reachable()
+        return cap if capped == 1 else None
+
+    async def collapsed_into(
+        self,
+        user_id: str,
+        collapse_key: str,
+        window_seconds: float,
+        notification_id: str,
+        now: datetime,
+    ) -> str | None:
+        try:
+            keys = [_marker(user_id), _first(user_id, collapse_key)]
+            args: list[str | float] = [
+                now.timestamp(),
+                window_seconds,
+                notification_id,
+                self._horizon,
+            ]
+            first = await self._collapse(keys=keys, args=args)
+            if first == -1:
+                await self._seed_from_store([user_id], now)
+                first = await self._collapse(keys=keys, args=args)
+        except (RedisError, OSError):
+            self._unreachable()
+            return await self._fallback.collapsed_into(
+                user_id, collapse_key, window_seconds, notification_id, now
+            )
+        self._reachable()
+        return first.decode() if isinstance(first, bytes) else None
+
+    async def _seed_from_store(self, user_ids: list[str], now: datetime) -> None:
+        if not user_ids:
+            return
+        sends, keyed = await self._source.recent_activity(
+            user_ids, now - timedelta(seconds=self._horizon)
+        )
+        for user_id in user_ids:
+            seed = {
+                "sends": [
+                    [
+                        _sends(user_id, channel, category),
+                        at.timestamp(),
+                        uuid.uuid4().hex,
+                        self._caps[category].per_seconds,
+                    ]
+                    for owner, channel, category, at in sends
+                    if owner == user_id and category in self._caps
+                ],
+                "firsts": [
+                    [_first(user_id, key), notification_id, at.timestamp(), self._horizon]
+                    # Oldest last: the first of each key overwrites later ones.
+                    for owner, key, notification_id, at in sorted(keyed, key=lambda k: k[3])[::-1]
+                    if owner == user_id
+                ],
+            }
+            await self._seed(keys=[_marker(user_id)], args=[self._horizon, json.dumps(seed)])
+
+    def _unreachable(self) -> None:
+        if not self._redis_down:
+            self._redis_down = True
+            log.warning("redis unreachable: frequency caps decided by this process alone")
+
+    def _reachable(self) -> None:
+        if self._redis_down:
+            self._redis_down = False
+            log.warning("redis reachable again: frequency caps shared again")
+
+
+def _marker(user_id: str) -> str:
+    return f"frontdesk:ledger:{user_id}:seeded"
+
+
+def _sends(user_id: str, channel: str, category: str) -> str:
+    return f"frontdesk:ledger:{user_id}:sends:{channel}:{category}"
+
+
+def _first(user_id: str, collapse_key: str) -> str:
+    return f"frontdesk:ledger:{user_id}:first:{collapse_key}"
