@@ -58,7 +58,6 @@ log = get_logger(__name__)
 ALL_ROLES = frozenset({"api", "orchestrator", "worker"})
 # The channels a worker serves when none are named.
 DELIVERING_CHANNELS = (Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.IN_APP, Channel.WEBHOOK)
-_LINK_DAYS = 30
 # Provider modules that are not chosen by a configuration's ``type``.
 _NOT_CONFIGURABLE = frozenset({"base", "in_app", "sandbox", "webhook_http"})
 
@@ -186,7 +185,7 @@ async def build(
     )
     token_secret = await store.server_secret("tokens")
     secret_box = await _secret_box(settings, store)
-    links = Links(settings.server.public_url, token_secret, timedelta(days=_LINK_DAYS))
+    links = Links(settings.server.public_url, token_secret, timedelta(days=settings.server.link_valid_days))
     transport = EmbeddedTransport(store)
     feed = LocalInboxFeed()
     faults = SandboxFaults()

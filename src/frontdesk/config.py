@@ -56,6 +56,8 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     public_url: str = "http://127.0.0.1:8080"
+    # How long the links in messages (unsubscribe, preference centre) stay valid.
+    link_valid_days: int = Field(30, gt=0, le=3650)
     max_body_bytes: int = Field(5 * 1024 * 1024, gt=0)
 
 
