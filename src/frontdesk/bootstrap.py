@@ -185,7 +185,9 @@ async def build(
     )
     token_secret = await store.server_secret("tokens")
     secret_box = await _secret_box(settings, store)
-    links = Links(settings.server.public_url, token_secret, timedelta(days=settings.server.link_valid_days))
+    links = Links(
+        settings.server.public_url, token_secret, timedelta(days=settings.server.link_valid_days)
+    )
     transport = EmbeddedTransport(store)
     feed = LocalInboxFeed()
     faults = SandboxFaults()
