@@ -1,11 +1,15 @@
 """Two frontdesk processes sending through one provider account keep, together, to its rate:
-the account's token bucket lives in Redis."""
+the account's token bucket lives in Redis. Redis is for speed only: without it (or while it
+restarts) nothing is lost or sent twice."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -16,7 +20,12 @@ from frontdesk.transport.redis_state import RedisTokenBucket
 from tests.fakes.twilio import TwilioFake
 from tests.support.client import Api, eventually, unique
 from tests.support.databases import reachable_redis, sqlite_url
-from tests.support.instance import ADMIN_KEY, providers_environment, running_instance
+from tests.support.instance import (
+    ADMIN_KEY,
+    instance_of_its_own,
+    providers_environment,
+    running_instance,
+)
 from tests.support.serving import free_port
 
 ACCOUNT_SID = "AC" + "5b1e" * 8
@@ -106,3 +115,85 @@ async def test_without_redis_a_process_keeps_to_the_rate_on_its_own() -> None:
 
     assert time.monotonic() - started >= 0.25  # 5 at once, then 15 at 50/s
     await unreachable.aclose()
+
+
+@asynccontextmanager
+async def redis_of_our_own(directory: Path) -> AsyncIterator[tuple[str, Callable[[], None]]]:
+    """A Redis server of this test's own (the machine's stays up), and a way to restart it."""
+    port = free_port()
+    command = [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(directory),
+    ]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+
+    def restart() -> None:
+        nonlocal server
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    try:
+        yield url, restart
+    finally:
+        server.kill()
+        server.wait()
+
+
+async def test_redis_stopped_mid_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    fake = TwilioFake(ACCOUNT_SID, AUTH_TOKEN)
+    async with redis_of_our_own(tmp_path) as (redis_url, restart), fake.serving():
+        environment = {
+            **providers_environment(
+                "sms",
+                {
+                    "type": "twilio",
+                    "account_sid": ACCOUNT_SID,
+                    "auth_token": AUTH_TOKEN,
+                    "from": "+15005550006",
+                    "base_url": fake.base_url,
+                    "rate_per_second": 150,
+                },
+            ),
+            "FRONTDESK_REDIS_URL": redis_url,
+        }
+        async with instance_of_its_own("sqlite", tmp_path, environment=environment) as (api, _):
+            template = await api.put_template({"channels": {"sms": {"text": "Code 4242"}}})
+            users = [
+                await api.put_user(unique("outage"), phone=f"+1203555{n:04d}")
+                for n in range(MESSAGES)
+            ]
+            response = await api.http.post(
+                "/v1/notifications/batch",
+                json={
+                    "notifications": [
+                        {"event_id": unique("evt"), "user_id": user_id, "template": template}
+                        for user_id in users
+                    ]
+                },
+            )
+            assert response.status_code == 200, response.text
+
+            await eventually(lambda: _arrived(fake, MESSAGES // 4), timeout=30)
+            subprocess.run(["redis-cli", "-u", redis_url, "shutdown", "nosave"], check=False)
+            await eventually(lambda: _arrived(fake, MESSAGES // 2), timeout=30)
+            restart()
+            await eventually(lambda: _arrived(fake, MESSAGES), timeout=60)
+            await asyncio.sleep(1)  # anything sent twice would arrive by now
+
+    numbers = [message.form["To"] for message in fake.messages]
+    assert len(numbers) == MESSAGES and len(set(numbers)) == MESSAGES
+
+
+async def _arrived(fake: TwilioFake, count: int) -> bool:
+    return len(fake.messages) >= count
