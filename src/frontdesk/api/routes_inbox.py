@@ -15,6 +15,7 @@ from frontdesk.api.auth import require_inbox_access
 from frontdesk.api.services import ApiServices, get_services
 from frontdesk.api.views import inbox_item_view
 from frontdesk.core.models import Actor
+from frontdesk.ids import Prefix, has_prefix
 
 router = APIRouter(
     prefix="/v1/users/{user_id}/inbox",
@@ -24,6 +25,8 @@ router = APIRouter(
 # Other processes (separate workers) write inbox items too; they are picked up at this pace.
 _POLL_SECONDS = 2.0
 _KEEPALIVE_SECONDS = 15.0
+# The stream's position before a user's first item: it sorts before every inbox item id.
+_BEFORE_FIRST_ITEM = f"{Prefix.INBOX_ITEM}_0"
 
 
 @router.get("")
@@ -75,13 +78,14 @@ async def archive_item(
 async def stream_inbox(
     user_id: str, request: Request, services: ApiServices = Depends(get_services)
 ) -> StreamingResponse:
-    """One ``inbox_item`` event per new item (its id is the SSE id, so a client reconnecting
-    with Last-Event-ID misses nothing) and one ``unread_count`` event per change."""
-    last_event_id = request.headers.get("last-event-id") or request.query_params.get(
-        "last_event_id"
-    )
+    """One ``inbox_item`` event per new item and one ``unread_count`` event per change.
+
+    Every event's SSE id is the stream's position: the newest item id sent so far. A client
+    reconnecting with it as ``Last-Event-ID`` (EventSource does so itself; a client that cannot
+    set headers may pass ``last_event_id``) receives every item created while it was away."""
+    resume_from = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
     return StreamingResponse(
-        _events(services, user_id, last_event_id, request),
+        _events(services, user_id, _position(resume_from), request),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -93,9 +97,9 @@ async def _events(
     store = services.store
     if last_id is None:
         newest, _ = await store.list_inbox(user_id, "all", None, 1)
-        last_id = newest[0]["id"] if newest else "inb_0"
+        last_id = newest[0]["id"] if newest else _BEFORE_FIRST_ITEM
     unread = await store.unread_count(user_id)
-    yield _event("unread_count", {"unread_count": unread})
+    yield _event("unread_count", {"unread_count": unread}, position=last_id)
     changes = services.feed.subscribe(user_id)
     waiting: asyncio.Task[Any] | None = None
     quiet_for = 0.0
@@ -107,11 +111,11 @@ async def _events(
                 waiting = None
             for item in await store.inbox_items_after(user_id, last_id):
                 last_id = item["id"]
-                yield _event("inbox_item", inbox_item_view(item), event_id=item["id"])
+                yield _event("inbox_item", inbox_item_view(item), position=last_id)
             count = await store.unread_count(user_id)
             if count != unread:
                 unread = count
-                yield _event("unread_count", {"unread_count": unread})
+                yield _event("unread_count", {"unread_count": unread}, position=last_id)
                 quiet_for = 0.0
             elif not done:
                 quiet_for += _POLL_SECONDS
@@ -126,9 +130,15 @@ async def _events(
         await changes.aclose()  # type: ignore[attr-defined]
 
 
-def _event(name: str, data: dict[str, Any], *, event_id: str | None = None) -> str:
-    lines = [f"event: {name}"]
-    if event_id:
-        lines.append(f"id: {event_id}")
-    lines.append(f"data: {json.dumps(data, separators=(',', ':'))}")
-    return "\n".join(lines) + "\n\n"
+def _position(resume_from: str | None) -> str | None:
+    """The client's Last-Event-ID if it is a position this stream gave out; anything else (it
+    is echoed into the stream, so it must not carry a line break) starts from now."""
+    if resume_from == _BEFORE_FIRST_ITEM:
+        return resume_from
+    if resume_from is not None and has_prefix(resume_from, Prefix.INBOX_ITEM):
+        return resume_from
+    return None
+
+
+def _event(name: str, data: dict[str, Any], *, position: str) -> str:
+    return f"event: {name}\nid: {position}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
