@@ -56,6 +56,9 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     public_url: str = "http://127.0.0.1:8080"
+    # Origins of the sites that embed the inbox component (<frontdesk-inbox>): their pages may
+    # call the API from the browser (CORS). Empty: only pages served by frontdesk itself.
+    cors_origins: list[str] = []
     # How long the links in messages (unsubscribe, preference centre) stay valid.
     link_valid_days: int = Field(30, gt=0, le=3650)
     max_body_bytes: int = Field(5 * 1024 * 1024, gt=0)

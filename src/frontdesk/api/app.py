@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 
 import frontdesk
 from frontdesk.api import (
@@ -64,6 +65,16 @@ def create_app(services: ApiServices, lifespan: Lifespan | None = None) -> FastA
         app.include_router(router)
 
     app.mount("/static", static_files(), name="static")
+    if services.settings.server.cors_origins:
+        # The inbox component on a customer's own site calls the inbox API and its stream
+        # with the user's token in a header: no cookies are involved.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=services.settings.server.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            max_age=600,
+        )
 
     max_body = services.settings.server.max_body_bytes
 
