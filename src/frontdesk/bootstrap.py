@@ -355,6 +355,7 @@ def _providers(
                 clock=clock,
                 timeout_seconds=timeout,
                 public_url=settings.server.public_url,
+                allowed_networks=settings.webhooks.allow_networks,
             )
             provider = _real_provider(channel, index, entry, context)
             built.append(provider)

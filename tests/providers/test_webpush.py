@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,6 +47,10 @@ class Setup:
     vapid_private_key_pem: str
 
 
+# The fake push service is on loopback, which subscriptions may reach only when allowlisted.
+LOOPBACK_ALLOWED = {"FRONTDESK_WEBHOOKS__ALLOW_NETWORKS": '["127.0.0.1/32"]'}
+
+
 @pytest.fixture(scope="module")
 async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup]:
     directory = tmp_path_factory.mktemp("webpush")
@@ -66,7 +71,10 @@ async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup
             "base_url": fcm.url,
             "token_url": fcm.token_url,
         }
-        environment = providers_environment("push", webpush_provider, fcm_provider)
+        environment = {
+            **providers_environment("push", webpush_provider, fcm_provider),
+            **LOOPBACK_ALLOWED,
+        }
         async with instance_of_its_own("sqlite", directory, environment=environment) as (api, _):
             yield Setup(api, push_service, fcm, vapid_key_pem)
 
@@ -159,6 +167,30 @@ async def test_gone_subscription_fails_and_is_forgotten(setup: Setup, status: in
     assert push["attempts"] == 1
     assert str(status) in push["reason"]
     assert await eventually_forgotten(setup.api, user_id, subscription)
+
+
+async def test_a_subscription_at_a_loopback_address_is_refused_and_forgotten(
+    setup: Setup, tmp_path: Path
+) -> None:
+    vapid_key_file = tmp_path / "vapid.pem"
+    vapid_key_file.write_text(setup.vapid_private_key_pem)
+    provider = {
+        "type": "webpush",
+        "subject": "mailto:ops@shop.example",
+        "vapid_private_key_file": str(vapid_key_file),
+        "ca_file": str(setup.push_service.ca_file),
+    }
+    environment = providers_environment("push", provider)  # nothing allowlisted
+    async with instance_of_its_own("sqlite", tmp_path, environment=environment) as (api, _):
+        subscription = setup.push_service.subscribe()
+        user_id = await _user_with(api, (subscription, "webpush"))
+
+        notification_id = await _notify(api, user_id)
+
+        (push,) = (await api.settled(notification_id))["deliveries"]
+        assert push["status"] == "failed" and "address_refused" in push["reason"]
+        assert await eventually_forgotten(api, user_id, subscription)
+    assert setup.push_service.pushes_to(subscription) == []
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ receives (receipts, bounces, replies), and ``aclose()`` to release connections a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -23,6 +24,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from frontdesk.core.ports import Clock
+from frontdesk.core.ssrf import Network
 
 
 class ProviderOptions(BaseModel):
@@ -38,6 +40,9 @@ class ProviderContext:
     clock: Clock
     timeout_seconds: float  # the channel's send timeout
     public_url: str  # frontdesk's own public base URL, for callbacks (status, bounces)
+    # Where addresses that users hand us (Web Push subscriptions) may point besides public
+    # addresses: webhooks.allow_networks (see ssrf_guard.py).
+    allowed_networks: Sequence[Network] = ()
 
 
 def http_client(base_url: str, context: ProviderContext, **options: object) -> httpx.AsyncClient:

@@ -29,10 +29,10 @@ from frontdesk.errors import ConfigError
 from frontdesk.providers.base import (
     ProviderContext,
     ProviderOptions,
-    http_client,
     retry_after,
     seconds_until,
 )
+from frontdesk.providers.ssrf_guard import AddressRefused, guarded_client
 
 CHANNEL = Channel.PUSH
 
@@ -129,6 +129,13 @@ class WebPushProvider:
             response = await self._http.post(
                 subscription.endpoint, content=encrypt(payload, subscription), headers=headers
             )
+        except AddressRefused:
+            # A subscription whose push service is no public address is no browser's.
+            raise PermanentError(
+                "webpush: the subscription's push service is at a refused address",
+                code="address_refused",
+                suppress=True,
+            ) from None
         except httpx.TimeoutException:
             raise RetryableError("webpush: no answer in time") from None
         except httpx.HTTPError as error:
@@ -198,8 +205,9 @@ def _vapid(options: Options) -> Vapid02:
 def build(options: Options, context: ProviderContext) -> WebPushProvider:
     vapid = _vapid(options)
     trust = ssl.create_default_context(cafile=options.ca_file) if options.ca_file else True
-    # Each subscription names its own push service: no base URL.
-    http = http_client("", context, verify=trust)
+    # Each subscription names its own push service, given by a browser: like a webhook's URL, it
+    # may reach only public addresses (and allowlisted networks).
+    http = guarded_client(context.allowed_networks, context.timeout_seconds, verify=trust)
     return WebPushProvider(
         context.name, vapid, options.subject, options.ttl_seconds, http, context.clock
     )
