@@ -14,8 +14,6 @@ retried) and goes back to Redis as soon as it answers again.
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import json
 import time
 import uuid
@@ -25,10 +23,9 @@ from datetime import datetime, timedelta
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from frontdesk.core.urgency import is_urgent
 from frontdesk.logs import get_logger
 from frontdesk.pipeline.frequency import ActivitySource, Cap, FrequencyLedger
-from frontdesk.pipeline.throttle import TokenBucket
+from frontdesk.pipeline.throttle import TokenBucket, WaitingLine
 
 log = get_logger(__name__)
 
@@ -56,31 +53,25 @@ class RedisTokenBucket:
         self._burst = burst
         self._reserve = redis.register_script(_RESERVE)
         self._fallback = TokenBucket(rate_per_second, burst)
-        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._arrivals = itertools.count()
+        self._line = WaitingLine()
         self._dispenser: asyncio.Task[None] | None = None
         self._redis_down_since: float | None = None
 
     async def take(self) -> None:
-        turn = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiting, (0 if is_urgent() else 1, next(self._arrivals), turn))
+        turn = self._line.join()
         if self._dispenser is None or self._dispenser.done():
             self._dispenser = asyncio.create_task(self._dispense())
         await turn
 
     async def _dispense(self) -> None:
-        """Reserve slots one at a time, for the most urgent waiter first."""
-        while self._waiting:
+        """Reserve slots one at a time, each for the waiter first in line when it comes."""
+        while self._line:
             wait = await self._reservation()
             if wait is None:
                 await self._fallback.take()
             elif wait > 0:
                 await asyncio.sleep(wait)
-            while self._waiting:
-                _, _, turn = heapq.heappop(self._waiting)
-                if not turn.done():
-                    turn.set_result(None)
-                    break
+            self._line.admit_next()
 
     async def _reservation(self) -> float | None:
         """Seconds until the reserved slot, or None when Redis cannot be reached."""
