@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -16,7 +16,8 @@ from tests.support.instance import ADMIN_KEY, free_port
 
 
 class ServerProcess:
-    """``frontdesk serve`` in a child process on a loopback port."""
+    """``frontdesk serve`` (or one role: ``api``, ``orchestrator``, ``worker ...``) in a child
+    process; those that serve HTTP do so on a loopback port."""
 
     def __init__(
         self,
@@ -24,10 +25,12 @@ class ServerProcess:
         extra_environment: Mapping[str, str] | None = None,
         *,
         log_path: Path | None = None,
+        role: Sequence[str] = ("serve",),
     ):
         """``log_path``: where the server's own output (its JSON log lines) goes; else nowhere."""
         self.database_url = database_url
         self.log_path = log_path
+        self.role = tuple(role)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.environment = {
@@ -42,12 +45,16 @@ class ServerProcess:
 
     def start(self) -> None:
         with self.log_path.open("ab") if self.log_path else open(os.devnull, "wb") as output:
+            serves_http = self.role[0] in ("serve", "api")
+            port = ["--port", str(self.port)] if serves_http else []
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "frontdesk", "serve", "--port", str(self.port)],
+                [sys.executable, "-m", "frontdesk", *self.role, *port],
                 env=self.environment,
                 stdout=output,
                 stderr=output,
             )
+        if not serves_http:
+            return  # a role without HTTP is working as soon as it runs
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
