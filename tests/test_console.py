@@ -3,6 +3,7 @@ without the session or with a wrong CSRF token is refused and changes nothing.""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -199,6 +200,34 @@ async def test_search_keeps_only_notifications_of_the_template_and_status(
 
     assert wanted in page.text
     assert other not in page.text
+
+
+async def test_search_pages_through_a_users_notifications_newest_first(
+    browser_like: httpx.AsyncClient, api: Api
+) -> None:
+    user_id = await api.put_user()
+    template = await api.put_template(GREETING)
+    response = await api.http.post(
+        "/v1/notifications/batch",
+        json={
+            "notifications": [
+                {"user_id": user_id, "template": template, "event_id": unique("evt")}
+                for _ in range(55)
+            ]
+        },
+    )
+    ids = [result["id"] for result in response.json()["results"]]
+    await _log_in(browser_like)
+
+    first = await browser_like.get("/console/notifications", params={"user_id": user_id})
+    older = re.search(r'href="\?([^"]*cursor=[^"]*)">Older notifications', first.text)
+    assert older is not None
+    second = await browser_like.get("/console/notifications?" + html.unescape(older.group(1)))
+
+    shown_first = [i for i in ids if i in first.text]
+    shown_second = [i for i in ids if i in second.text]
+    assert len(shown_first) == 50 and len(shown_second) == 5
+    assert set(shown_first) | set(shown_second) == set(ids)
 
 
 async def test_a_notification_page_shows_each_skip_with_its_reason(

@@ -9,7 +9,15 @@ from typing import Any
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from frontdesk.core.models import Actor, AuditEntry, AuditType, Channel, Notification
+from frontdesk.core.models import (
+    Actor,
+    AuditEntry,
+    AuditType,
+    Channel,
+    DeliveryStatus,
+    Notification,
+    NotificationStatus,
+)
 from frontdesk.core.ports import Admission, AdmissionResult
 from frontdesk.errors import NotFound
 from frontdesk.ids import Prefix, new_id
@@ -172,6 +180,52 @@ class NotificationRecords(StoreBase):
                 .all()
             )
         return {"notification": dict(row), "deliveries": [dict(d) for d in deliveries]}
+
+    async def search_notifications(
+        self,
+        *,
+        user_id: str | None,
+        template_id: str | None,
+        status: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        before: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """Notifications matching every criterion given, newest first, from just before
+        ``before`` (the last of the page before). ``status`` is the notification's own
+        (accepted, processing, completed) or any of its deliveries' (so "dead" finds every
+        notification with a dead delivery)."""
+        n, d = t.notifications, t.deliveries
+        pending = [s.value for s in DeliveryStatus if not s.is_terminal]
+
+        def having(*conditions: Any) -> Any:
+            """Whether the notification has a delivery meeting ``conditions``."""
+            return select(d.c.id).where(d.c.notification_id == n.c.id, *conditions).exists()
+
+        query = select(n.c.id, n.c.created_at).order_by(n.c.created_at.desc(), n.c.id.desc())
+        if user_id:
+            query = query.where(n.c.user_id == user_id)
+        if template_id:
+            query = query.where(n.c.template_id == template_id)
+        if since is not None:
+            query = query.where(n.c.created_at >= since)
+        if until is not None:
+            query = query.where(n.c.created_at < until)
+        if before is not None:
+            query = query.where(tuple_(n.c.created_at, n.c.id) < tuple_(*before))
+
+        if status == NotificationStatus.ACCEPTED:
+            query = query.where(n.c.orchestrated_at.is_(None))
+        elif status == NotificationStatus.PROCESSING:
+            query = query.where(n.c.orchestrated_at.is_not(None), having(d.c.status.in_(pending)))
+        elif status == NotificationStatus.COMPLETED:
+            query = query.where(n.c.orchestrated_at.is_not(None), ~having(d.c.status.in_(pending)))
+        elif status:
+            query = query.where(having(d.c.status == status))
+        async with self._engines.reader.connect() as connection:
+            rows = (await connection.execute(query.limit(limit))).all()
+        return [await self.get_notification(row.id) for row in rows]
 
     async def notifications_lacking(
         self,

@@ -18,14 +18,12 @@ from frontdesk.api.pages.console_session import (
 from frontdesk.api.pages.rendering import templates
 from frontdesk.api.services import ApiServices, get_services
 from frontdesk.api.views import audit_view, notification_view
-from frontdesk.core.models import AuditType, DeliveryStatus, NotificationStatus
+from frontdesk.core.models import DeliveryStatus, NotificationStatus
 from frontdesk.errors import NotFound
 
 router = APIRouter(route_class=ConsoleRoute)
 
-# How many accepted notifications one search page reads before filtering by template and
-# status: the store finds notifications by user and time only (see _matching).
-SCAN_PER_PAGE = 200
+PAGE = 50
 NOTIFICATION_STATUSES = [status.value for status in NotificationStatus]
 DELIVERY_STATUSES = [status.value for status in DeliveryStatus]
 
@@ -66,7 +64,7 @@ async def search_notifications(
             status=status or None,
             since=since_at,
             until=until_at,
-            after_seq=int(cursor) if cursor.isdigit() else None,
+            cursor=cursor,
         )
     return templates.TemplateResponse(
         request,
@@ -127,39 +125,30 @@ async def _matching(
     status: str | None,
     since: datetime | None,
     until: datetime | None,
-    after_seq: int | None,
+    cursor: str,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Notifications accepted for the user in the time range, oldest first, then kept if they
-    match the template and status. The audit's acceptance entries are the only index the store
-    offers by user and time; the next page continues after the last entry read."""
-    accepted = await services.store.search_audit(
+    """A page of matching notifications, newest first; the cursor is the last one shown."""
+    before = _position(cursor)
+    found = await services.store.search_notifications(
         user_id=user_id,
+        template_id=template,
+        status=status,
         since=since,
         until=until,
-        type_=AuditType.ACCEPTED.value,
-        after_seq=after_seq,
-        limit=SCAN_PER_PAGE,
+        before=before,
+        limit=PAGE,
     )
-    found = []
-    for entry in accepted:
-        notification = notification_view(
-            await services.store.get_notification(entry["notification_id"])
-        )
-        if template and notification["template"] != template:
-            continue
-        if status and not _has_status(notification, status):
-            continue
-        found.append(notification)
-    next_cursor = str(accepted[-1]["seq"]) if len(accepted) == SCAN_PER_PAGE else None
-    return found, next_cursor
+    notifications = [notification_view(row) for row in found]
+    last = found[-1]["notification"] if len(found) == PAGE else None
+    return notifications, f"{last['created_at'].isoformat()}|{last['id']}" if last else None
 
 
-def _has_status(notification: dict[str, Any], status: str) -> bool:
-    """A notification's own status (accepted, processing, completed), or any of its
-    deliveries' (so "dead" finds every notification with a dead delivery)."""
-    return notification["status"] == status or any(
-        delivery["status"] == status for delivery in notification["deliveries"]
-    )
+def _position(cursor: str) -> tuple[datetime, str] | None:
+    moment, _, notification_id = cursor.partition("|")
+    try:
+        return (datetime.fromisoformat(moment), notification_id) if notification_id else None
+    except ValueError:
+        return None
 
 
 def _utc(local: str) -> datetime | None:
