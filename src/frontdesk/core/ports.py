@@ -252,16 +252,6 @@ class PipelineStore(InboxStore, SandboxStore, TemplateSource, BroadcastStore, Pr
         """Apply each outcome unless its attempt was fenced off; True where applied."""
         ...
 
-    async def put_suppression(
-        self,
-        channel: str,
-        address: str,
-        reason: str,
-        kind: SuppressionKind = SuppressionKind.SUPPRESSED,
-    ) -> dict[str, Any]: ...
-
-    async def forget_devices(self, tokens: Sequence[str]) -> int: ...
-
 
 @dataclass(frozen=True, slots=True)
 class InboundRequest:

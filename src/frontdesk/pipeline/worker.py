@@ -192,22 +192,6 @@ class ChannelWorker:
             ).inc()
             if was_applied and outcome.status is DeliveryStatus.QUEUED:
                 self._wake_when_due(outcome)
-            if was_applied and outcome.dead_recipients:
-                await self._bury_recipients(outcome)
-
-    async def _bury_recipients(self, outcome: DeliveryOutcome) -> None:
-        """A provider called these recipients dead: suppress the addresses, forget the device
-        tokens, so that nothing is sent to them again."""
-        try:
-            if self.channel is Channel.PUSH:
-                await self._store.forget_devices(outcome.dead_recipients)
-                return
-            for address in outcome.dead_recipients:
-                await self._store.put_suppression(
-                    self.channel.value, address, f"{outcome.provider}: {outcome.last_error}"
-                )
-        except Exception:
-            log.exception("dead recipients not recorded", channel=self.channel.value)
 
     async def _still_wanted(self, deliveries: list[Delivery]) -> list[Delivery]:
         """Screen again just before sending: an unsubscribe, an opt-out or a suppression that

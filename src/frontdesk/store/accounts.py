@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -179,17 +179,6 @@ class AccountRecords(StoreBase):
                 )
                 .on_conflict_do_nothing(index_elements=["user_id", "token"])
             )
-
-    async def forget_devices(self, tokens: Sequence[str]) -> int:
-        """Forget device tokens a provider called dead (unregistered, invalid), whoever's."""
-        removed = 0
-        async with self._engines.write() as connection:
-            for chunk in self._chunks(list(tokens)):
-                result = await connection.execute(
-                    delete(t.devices).where(t.devices.c.token.in_(chunk))
-                )
-                removed += result.rowcount or 0
-        return removed
 
     async def remove_device(self, user_id: str, token: str) -> bool:
         async with self._engines.write() as connection:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, case, select, text, update
+from sqlalchemy import and_, case, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
@@ -21,6 +21,7 @@ from frontdesk.core.models import (
     Delivery,
     DeliveryStatus,
     Notification,
+    SuppressionKind,
     delivery_audit,
     lane,
 )
@@ -190,6 +191,7 @@ class DeliveryRecords(StoreBase):
     ) -> list[bool]:
         d = t.deliveries
         current: dict[str, tuple[str, int]] = {}
+        channels: dict[str, str] = {}
         chained: dict[str, tuple[str, int, str]] = {}
         for chunk in self._chunks([o.delivery_id for o in outcomes]):
             rows = await connection.execute(
@@ -199,6 +201,7 @@ class DeliveryRecords(StoreBase):
             )
             for row in rows:
                 current[row.id] = (row.status, row.attempts)
+                channels[row.id] = row.channel
                 if row.sequence is not None:
                     chained[row.id] = (row.notification_id, row.sequence, row.channel)
         # Fencing: only the worker holding the latest attempt may settle it.
@@ -236,7 +239,37 @@ class DeliveryRecords(StoreBase):
                 await self._advance_first_strategy(
                     connection, *chained[outcome.delivery_id], outcome
                 )
+            if outcome.dead_recipients:
+                await self._bury(connection, channels[outcome.delivery_id], outcome)
         return applied
+
+    async def _bury(
+        self, connection: AsyncConnection, channel: str, outcome: DeliveryOutcome
+    ) -> None:
+        """Recipients the provider called dead, in the same commit as the outcome that says so:
+        device tokens are forgotten, addresses suppressed (a STOP'd number's opt-out becomes a
+        suppression: the provider will refuse it until the number is in service again)."""
+        if channel == Channel.PUSH.value:
+            await connection.execute(
+                delete(t.devices).where(t.devices.c.token.in_(outcome.dead_recipients))
+            )
+            return
+        reason = f"{outcome.provider}: {outcome.last_error}"
+        for address in outcome.dead_recipients:
+            await connection.execute(
+                self._insert(t.suppressions)
+                .values(
+                    channel=channel,
+                    address=address,
+                    kind=SuppressionKind.SUPPRESSED.value,
+                    reason=reason,
+                    created_at=outcome.at,
+                )
+                .on_conflict_do_update(
+                    index_elements=["channel", "address"],
+                    set_={"reason": reason, "kind": SuppressionKind.SUPPRESSED.value},
+                )
+            )
 
     async def _advance_first_strategy(
         self,
