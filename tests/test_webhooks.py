@@ -184,16 +184,8 @@ async def test_410_gone_disables_the_endpoint(webhooks: Webhooks) -> None:
 
     await webhooks.ship(user_id, template)
 
-    async def disabled() -> dict[str, Any] | None:
-        found = (
-            await webhooks.api.http.get(f"/v1/users/{user_id}/webhook-endpoints/{endpoint['id']}")
-        ).json()
-        return found if not found["enabled"] else None
-
-    found = await eventually(disabled)
+    found = await _disabled_and_owner_told(webhooks, user_id, endpoint["id"])
     assert "410" in found["disabled_reason"]
-    audit = (await webhooks.api.http.get(f"/v1/audit?user_id={user_id}")).json()["items"]
-    assert any(e["type"] == "webhook.endpoint_disabled" for e in audit)
 
 
 async def test_an_endpoint_that_never_answers_is_cut_at_its_timeout_and_retried(
@@ -365,16 +357,8 @@ async def test_an_endpoint_failing_for_days_is_disabled_and_its_owner_told(
     clock.advance(days=5, seconds=1)
     await hooks.ship(user_id, template, "2")
 
-    async def disabled() -> dict[str, Any] | None:
-        found = (
-            await hooks.api.http.get(f"/v1/users/{user_id}/webhook-endpoints/{endpoint['id']}")
-        ).json()
-        return found if not found["enabled"] else None
-
-    found = await eventually(disabled)
+    found = await _disabled_and_owner_told(hooks, user_id, endpoint["id"])
     assert "failing without a break since" in found["disabled_reason"]
-    audit = (await hooks.api.http.get(f"/v1/audit?user_id={user_id}")).json()["items"]
-    assert any(e["type"] == "webhook.endpoint_disabled" for e in audit)
 
 
 async def test_a_payload_over_the_limit_fails_the_delivery_saying_so(webhooks: Webhooks) -> None:
@@ -466,3 +450,19 @@ async def _attempts_settled(
 ) -> list[dict[str, Any]] | None:
     attempts = await hooks.attempts(user_id, endpoint_id)
     return attempts if len(attempts) >= count else None
+
+
+async def _disabled_and_owner_told(
+    hooks: Webhooks, user_id: str, endpoint_id: str
+) -> dict[str, Any]:
+    """The endpoint once it is disabled, after checking that its owner's audit says so."""
+
+    async def disabled() -> dict[str, Any] | None:
+        path = f"/v1/users/{user_id}/webhook-endpoints/{endpoint_id}"
+        found: dict[str, Any] = (await hooks.api.http.get(path)).json()
+        return found if not found["enabled"] else None
+
+    found = await eventually(disabled)
+    audit = (await hooks.api.http.get(f"/v1/audit?user_id={user_id}")).json()["items"]
+    assert any(e["type"] == "webhook.endpoint_disabled" for e in audit)
+    return found
