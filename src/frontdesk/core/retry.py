@@ -15,6 +15,11 @@ class RetryableError(Exception):
         self.provider: str | None = None  # which provider answered, when several were tried
 
 
+class Throttled(RetryableError):
+    """The provider is up and asks us to slow down (429, an exhausted quota): retried no sooner
+    than its Retry-After. Says nothing against the provider's health (its circuit stays as is)."""
+
+
 class ProviderUnavailable(RetryableError):
     """The provider did not take the message: it refused the connection or answered 5xx.
     Another provider may be tried at once, with no risk of the message going out twice."""

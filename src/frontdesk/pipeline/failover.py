@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from frontdesk.core.breaker import CircuitBreaker, CircuitState
 from frontdesk.core.models import Channel
 from frontdesk.core.ports import Clock, OutboundMessage, Provider, RateLimiter, SendResult
-from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError
+from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError, Throttled
 from frontdesk.logs import get_logger
 from frontdesk.metrics import Metrics
 
@@ -77,6 +77,9 @@ class FailoverProvider:
                 timed_out = RetryableError(f"no answer within {self._timeout:g}s")
                 timed_out.provider = name
                 raise timed_out from None
+            except Throttled as error:
+                error.provider = name  # the provider is up: its circuit is left as it is
+                raise
             except RetryableError as error:
                 self._failed(route)
                 error.provider = name

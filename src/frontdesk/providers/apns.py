@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from frontdesk.core.models import Channel, Priority
 from frontdesk.core.ports import Clock, OutboundMessage, SendResult
-from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError
+from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError, Throttled
 from frontdesk.errors import ConfigError
 from frontdesk.providers.base import (
     ProviderContext,
@@ -168,7 +168,7 @@ def _send_error(response: httpx.Response, now: datetime) -> Exception:
     if reason in _DEAD_DEVICE:
         return PermanentError(text, code=reason, suppress=True)
     if response.status_code == 429:
-        return RetryableError(text, retry_after=retry_after(response, now))
+        return Throttled(text, retry_after=retry_after(response, now))
     if response.status_code >= 500:
         return ProviderUnavailable(text, retry_after=retry_after(response, now))
     return PermanentError(text, code=reason)

@@ -19,7 +19,7 @@ import jwt
 
 from frontdesk.core.models import Channel, Priority
 from frontdesk.core.ports import Clock, OutboundMessage, SendResult
-from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError
+from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError, Throttled
 from frontdesk.errors import ConfigError
 from frontdesk.providers.apns import apns_priority
 from frontdesk.providers.base import (
@@ -233,7 +233,7 @@ def _send_error(response: httpx.Response, now: datetime) -> Exception:
     if code == "INVALID_ARGUMENT":
         return PermanentError(text, code=code, suppress=_about_the_token(status))
     if code == "QUOTA_EXCEEDED" or response.status_code == 429:
-        return RetryableError(text, retry_after=retry_after_seconds)
+        return Throttled(text, retry_after=retry_after_seconds)
     if response.status_code >= 500:
         return ProviderUnavailable(text, retry_after=retry_after_seconds)
     if response.status_code == 401 and code != "THIRD_PARTY_AUTH_ERROR":

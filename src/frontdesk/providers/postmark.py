@@ -26,7 +26,7 @@ from frontdesk.core.ports import (
     OutboundMessage,
     SendResult,
 )
-from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError
+from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError, Throttled
 from frontdesk.errors import Forbidden, InvalidInput, MalformedRequest
 from frontdesk.providers.base import (
     ProviderContext,
@@ -140,7 +140,7 @@ def _error(response: httpx.Response, now: datetime) -> Exception:
     if code is not None:
         said += f", ErrorCode {code}: {_ERROR_NAMES.get(code, 'see its error codes')}"
     if status == 429:
-        return RetryableError(said, retry_after=retry_after(response, now))
+        return Throttled(said, retry_after=retry_after(response, now))
     # A refused token refuses every message: the next provider should take them.
     if status >= 500 or status == 401:
         return ProviderUnavailable(said)

@@ -37,7 +37,7 @@ from frontdesk.core.ports import (
     OutboundMessage,
     SendResult,
 )
-from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError
+from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError, Throttled
 from frontdesk.errors import ConfigError, Forbidden, InvalidInput, MalformedRequest
 from frontdesk.logs import get_logger
 from frontdesk.providers.base import (
@@ -158,7 +158,7 @@ def _error(response: httpx.Response, now: datetime) -> Exception:
     code = _error_code(response)
     described = f"{code}: {_DESCRIPTIONS.get(code, f'SES answered {response.status_code}')}"
     if response.status_code == 429 or code in _THROTTLED:
-        return RetryableError(described, retry_after=retry_after(response, now))
+        return Throttled(described, retry_after=retry_after(response, now))
     if response.status_code >= 500 or code in _REFUSED_CREDENTIALS:
         return ProviderUnavailable(described)
     return PermanentError(described, code=code)

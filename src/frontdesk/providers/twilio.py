@@ -32,7 +32,7 @@ from frontdesk.core.ports import (
     OutboundMessage,
     SendResult,
 )
-from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError
+from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError, Throttled
 from frontdesk.core.sms_segments import count_segments
 from frontdesk.errors import Forbidden, InvalidInput
 from frontdesk.providers.base import (
@@ -191,7 +191,7 @@ def send_error(response: httpx.Response, clock: Clock) -> Exception:
         "[number]", str(answer.get("message") or response.reason_phrase)
     )
     if status == 429 or code == TOO_MANY_REQUESTS:
-        return RetryableError(said, retry_after=retry_after(response, clock.now()))
+        return Throttled(said, retry_after=retry_after(response, clock.now()))
     if status >= 500:
         return ProviderUnavailable(said)
     if status == 401 or code == AUTHENTICATION_FAILED:

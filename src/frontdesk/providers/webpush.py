@@ -24,7 +24,7 @@ from pydantic import model_validator
 
 from frontdesk.core.models import Channel, Priority
 from frontdesk.core.ports import Clock, OutboundMessage, SendResult
-from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError
+from frontdesk.core.retry import PermanentError, ProviderUnavailable, RetryableError, Throttled
 from frontdesk.errors import ConfigError
 from frontdesk.providers.base import (
     ProviderContext,
@@ -182,7 +182,7 @@ def _send_error(response: httpx.Response, now: datetime) -> Exception:
         # The browser unsubscribed, or the push service expired the subscription.
         return PermanentError(text, code=str(status), suppress=True)
     if status == 429:
-        return RetryableError(text, retry_after=retry_after(response, now))
+        return Throttled(text, retry_after=retry_after(response, now))
     if status >= 500:
         return ProviderUnavailable(text, retry_after=retry_after(response, now))
     return PermanentError(text, code=str(status))
