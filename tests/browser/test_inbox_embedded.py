@@ -80,3 +80,4 @@ async def test_the_inbox_works_on_another_sites_page(page: Page, shop: tuple[Api
         timeout=2000
     )
     await screenshot(page, "inbox-embedded-on-another-site")
+    assert (await api.inbox(user_id))["unread_count"] == 1
