@@ -50,10 +50,6 @@ class FailoverProvider:
         self._metrics = metrics
         self._timeout = timeout_seconds
 
-    @property
-    def providers(self) -> list[Provider]:
-        return [route.provider for route in self._routes]
-
     async def send(self, message: OutboundMessage) -> SendResult:
         passed_over: list[str] = []
         retry_afters: list[float] = []

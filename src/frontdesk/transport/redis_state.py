@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -55,7 +54,7 @@ class RedisTokenBucket:
         self._fallback = TokenBucket(rate_per_second, burst)
         self._line = WaitingLine()
         self._dispenser: asyncio.Task[None] | None = None
-        self._redis_down_since: float | None = None
+        self._redis_down = False
 
     async def take(self) -> None:
         turn = self._line.join()
@@ -78,12 +77,12 @@ class RedisTokenBucket:
         try:
             wait = float(await self._reserve(keys=[self._key], args=[self._interval, self._burst]))
         except (RedisError, OSError):
-            if self._redis_down_since is None:
-                self._redis_down_since = time.monotonic()
+            if not self._redis_down:
+                self._redis_down = True
                 log.warning("redis unreachable: rate limited by this process alone")
             return None
-        if self._redis_down_since is not None:
-            self._redis_down_since = None
+        if self._redis_down:
+            self._redis_down = False
             log.warning("redis reachable again: rate limits shared again")
         return wait
 
@@ -169,7 +168,6 @@ class RedisFrequencyLedger:
         self._redis_down = False
 
     async def prepare(self, user_ids: list[str], now: datetime) -> None:
-        await self._fallback.prepare(user_ids, now)
         users = sorted(set(user_ids))
         try:
             flags = await self._redis.mget([_marker(u) for u in users]) if users else []
@@ -199,6 +197,8 @@ class RedisFrequencyLedger:
                 capped = int(await self._take(keys=keys, args=args))
         except (RedisError, OSError):
             self._unreachable()
+            # Seeded from the store only now: with Redis up, this ledger is never asked.
+            await self._fallback.prepare([user_id], now)
             return await self._fallback.take(user_id, channel, category, now)
         self._reachable()
         return cap if capped == 1 else None
@@ -225,6 +225,7 @@ class RedisFrequencyLedger:
                 first = await self._collapse(keys=keys, args=args)
         except (RedisError, OSError):
             self._unreachable()
+            await self._fallback.prepare([user_id], now)
             return await self._fallback.collapsed_into(
                 user_id, collapse_key, window_seconds, notification_id, now
             )
