@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 
 import frontdesk.providers
 from frontdesk.api.app import create_app
+from frontdesk.api.published import PublishedRequests
 from frontdesk.api.services import ApiServices
 from frontdesk.config import ProviderSettings, Settings
 from frontdesk.core.breaker import CircuitBreaker
@@ -51,6 +52,7 @@ from frontdesk.store.engine import migrate
 from frontdesk.store.secret_box import SecretBox
 from frontdesk.store.sql import SqlStore
 from frontdesk.transport.embedded import EmbeddedTransport, LocalInboxFeed
+from frontdesk.transport.kafka import KafkaTransport
 from frontdesk.transport.redis_state import RedisFrequencyLedger, RedisTokenBucket
 
 log = get_logger(__name__)
@@ -69,7 +71,7 @@ class Frontdesk:
     settings: Settings
     clock: Clock
     store: SqlStore
-    transport: EmbeddedTransport
+    transport: EmbeddedTransport | KafkaTransport
     feed: LocalInboxFeed
     faults: SandboxFaults
     metrics: Metrics
@@ -91,6 +93,9 @@ class Frontdesk:
     redis: Redis | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Kafka's connection outlives the roles' loops: what they finish at stop is still settled.
+    _transport_stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _transport_task: asyncio.Task[None] | None = None
 
     def api_services(self) -> ApiServices:
         return ApiServices(
@@ -117,8 +122,17 @@ class Frontdesk:
     def start(
         self, roles: Iterable[str], channels: Iterable[Channel] = DELIVERING_CHANNELS
     ) -> None:
-        """Start the background loops of the orchestrator and worker roles."""
+        """Start the background loops of the roles (the api role has none of its own, but with
+        Kafka every role hands its work over)."""
         roles = set(roles)
+        if isinstance(self.transport, KafkaTransport) and self._transport_task is None:
+            self._transport_task = asyncio.create_task(
+                self.transport.run(
+                    self._transport_stopping,
+                    orchestrating="orchestrator" in roles,
+                    channels=set(channels) if "worker" in roles else set(),
+                )
+            )
         if "orchestrator" in roles:
             self._spawn(self.orchestrator.run(self._stopping))
             self._spawn(self.fanout.run(self._stopping))
@@ -148,6 +162,10 @@ class Frontdesk:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._transport_task is not None:
+            self._transport_stopping.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._transport_task, 15)
         for provider in [*self.providers, self.webhook_poster, self.redis]:
             closing = getattr(provider, "aclose", None)
             if closing is not None:
@@ -173,11 +191,6 @@ async def build(
     settings: Settings, *, clock: Clock | None = None, run_migrations: bool = True
 ) -> Frontdesk:
     clock = clock or SystemClock()
-    if settings.transport.url != "embedded":
-        raise ConfigError(
-            f"transport.url: {settings.transport.url!r} is not available in this version; "
-            'use "embedded"'
-        )
     if run_migrations:
         await migrate(settings.database.url)
     store = SqlStore.connect(
@@ -188,7 +201,17 @@ async def build(
     links = Links(
         settings.server.public_url, token_secret, timedelta(days=settings.server.link_valid_days)
     )
-    transport = EmbeddedTransport(store)
+    transport: EmbeddedTransport | KafkaTransport
+    if settings.transport.is_kafka:
+        transport = KafkaTransport(
+            store,
+            settings.transport,
+            lambda values: published.admit(values),
+            poll_seconds=settings.pipeline.poll_seconds,
+            batch_size=settings.pipeline.batch_size,
+        )
+    else:
+        transport = EmbeddedTransport(store)
     feed = LocalInboxFeed()
     faults = SandboxFaults()
     metrics = Metrics()
@@ -200,6 +223,7 @@ async def build(
         clock,
         dedupe_window=timedelta(hours=settings.dedupe.window_hours),
     )
+    published = PublishedRequests(ingest, clock)
     caps = {
         name: Cap(category.frequency_cap.count, category.frequency_cap.per_seconds)
         for name, category in settings.categories.items()
@@ -208,7 +232,13 @@ async def build(
     redis = Redis.from_url(settings.redis.url) if settings.redis.url else None
     # With Redis, caps and collapse windows hold across every orchestrator process.
     ledger: Ledger = (
-        RedisFrequencyLedger(redis, store, caps, FrequencyLedger(store, caps))
+        RedisFrequencyLedger(
+            redis,
+            store,
+            caps,
+            FrequencyLedger(store, caps),
+            key_prefix=settings.redis.key_prefix,
+        )
         if redis is not None
         else FrequencyLedger(store, caps)
     )
@@ -234,7 +264,7 @@ async def build(
         must give the account the same name), or in this process alone."""
         if redis is None:
             return TokenBucket(rate, burst)
-        return RedisTokenBucket(redis, f"frontdesk:rate:{account}", rate, burst)
+        return RedisTokenBucket(redis, f"{settings.redis.key_prefix}rate:{account}", rate, burst)
 
     webhook_poster = HttpWebhookPoster(
         settings.webhooks.allow_networks, clock, ca_file=settings.webhooks.ca_file

@@ -115,6 +115,7 @@ def api(
 
     async def work(instance: Frontdesk) -> None:
         _announce_key(await ensure_admin_key(instance))
+        instance.start({"api"})
         await instance.serve_http(host or settings.server.host, port or settings.server.port)
 
     _run(lambda: _with_instance(settings, work))

@@ -14,10 +14,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator
 
 from frontdesk.core.models import Channel
 from frontdesk.errors import ConfigError
+
+_KAFKA_URL = re.compile(r"kafka://[A-Za-z0-9.\-\[\]:]+:\d{1,5}(,[A-Za-z0-9.\-\[\]:]+:\d{1,5})*")
 
 
 class _Section(BaseModel):
@@ -32,11 +34,41 @@ class DatabaseSettings(_Section):
 
 
 class TransportSettings(_Section):
+    # "embedded" (the store is the event log and the queues) or "kafka://host:9092[,host:9092]".
     url: str = "embedded"
+    # Kafka only. Topics are made at start when missing, with this many partitions: the most
+    # processes of one role that can share the work of one topic.
+    partitions: int = Field(12, ge=1, le=1000)
+    replication_factor: int = Field(1, ge=1, le=10)
+    # Put before every topic name: several frontdesk installations on one cluster.
+    topic_prefix: str = Field("", pattern=r"^[A-Za-z0-9._-]*$", max_length=100)
+    consumer_group: str = Field("frontdesk", pattern=r"^[A-Za-z0-9._-]+$", max_length=200)
+    session_timeout_ms: int = Field(10_000, ge=1000)
+    heartbeat_interval_ms: int = Field(3_000, ge=100)
+    # Work handed to Kafka but not taken (its consumer died before its records were read, say)
+    # is handed over again after this long; the store refuses to let it be taken twice.
+    republish_seconds: float = Field(30, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _known_transport(cls, url: str) -> str:
+        if url != "embedded" and not _KAFKA_URL.fullmatch(url):
+            raise ValueError('must be "embedded" or "kafka://host:port[,host:port...]"')
+        return url
+
+    @property
+    def is_kafka(self) -> bool:
+        return self.url != "embedded"
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        return self.url.removeprefix("kafka://").split(",")
 
 
 class RedisSettings(_Section):
     url: str = ""
+    # Put before every key: several frontdesk installations on one Redis.
+    key_prefix: str = Field("frontdesk:", max_length=100)
 
 
 class DedupeSettings(_Section):

@@ -137,7 +137,10 @@ async def readyz(services: ApiServices = Depends(get_services)) -> dict[str, str
         await services.store.ping()
     except Exception as error:
         raise Unavailable(f"the store is not reachable: {type(error).__name__}") from None
-    return {"status": "ready", "store": services.store.dialect, "transport": "embedded"}
+    transport = "kafka" if services.settings.transport.is_kafka else "embedded"
+    if not services.transport.is_connected():
+        raise Unavailable(f"the transport ({transport}) is not connected yet")
+    return {"status": "ready", "store": services.store.dialect, "transport": transport}
 
 
 @public.get("/metrics")

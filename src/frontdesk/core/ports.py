@@ -158,6 +158,39 @@ class QueueStore(Protocol):
     ) -> list[Delivery]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class WorkRef:
+    """Work handed to a queue outside the store: a notification to orchestrate or a delivery to
+    send (``attempts`` so far: a stale copy of the record finds a different count and is
+    refused)."""
+
+    id: str
+    user_id: str
+    lane: int
+    channel: Channel | None = None
+    attempts: int = 0
+
+
+class RelayStore(Protocol):
+    """The store's side of an external transport (Kafka): the store keeps the work and its
+    state; the transport carries references to it. Work is marked as handed over for a while,
+    and taken by id only once, whatever copies of its reference arrive."""
+
+    async def hand_over_events(self, limit: int, hold_seconds: float) -> list[WorkRef]: ...
+
+    async def hand_over_deliveries(
+        self, channel: Channel, limit: int, hold_seconds: float
+    ) -> list[WorkRef]: ...
+
+    async def claim_notifications_by_id(
+        self, ids: Sequence[str], lease_seconds: float, hold_seconds: float
+    ) -> list[Notification]: ...
+
+    async def claim_deliveries_by_id(
+        self, channel: Channel, refs: Sequence[WorkRef], lease_seconds: float
+    ) -> list[Delivery]: ...
+
+
 class BroadcastStore(Protocol):
     """The store's side of topics: broadcasts admitted, then fanned out chunk by chunk."""
 
@@ -200,6 +233,15 @@ class Transport(Protocol):
         """Until events are appended (to any lane) or the wait is over."""
 
     async def wait_for_deliveries(self, channel: Channel, max_wait_seconds: float) -> None: ...
+
+    def is_connected(self) -> bool: ...
+
+    def release(self, work_ids: Iterable[str]) -> None:
+        """This process is done with these claimed events or deliveries: their results are
+        committed, or could not be, and the store takes the work back when its lease runs out."""
+
+    async def deliveries_done(self, channel: Channel, outcomes: Sequence[DeliveryOutcome]) -> None:
+        """These outcomes are committed (and the work released)."""
 
 
 class InboxFeed(Protocol):

@@ -126,7 +126,10 @@ class Orchestrator:
         )
         if not notifications:
             return 0
-        await self.orchestrate(notifications)
+        try:
+            await self.orchestrate(notifications)
+        finally:
+            self._transport.release(n.id for n in notifications)
         return len(notifications)
 
     async def orchestrate(self, notifications: Sequence[Notification]) -> list[Orchestration]:

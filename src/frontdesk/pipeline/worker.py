@@ -185,7 +185,9 @@ class ChannelWorker:
         except Exception:
             # The leases will run out and the deliveries be tried again: nothing is lost.
             log.exception("delivery outcomes not recorded", count=len(outcomes))
+            self._transport.release(o.delivery_id for o in outcomes)
             return
+        await self._transport.deliveries_done(self.channel, outcomes)
         for outcome, was_applied in zip(outcomes, applied, strict=True):
             self._metrics.deliveries.labels(
                 self.channel.value, outcome.provider or "none", outcome.status.value
@@ -205,7 +207,9 @@ class ChannelWorker:
             in_app = await self._store.delivery_statuses(escalated) if escalated else {}
         except Exception:
             log.exception("screening before send failed", channel=self.channel.value)
-            return []  # the leases run out and the deliveries are claimed again
+            # The leases run out and the deliveries are claimed again.
+            self._transport.release(d.id for d in deliveries)
+            return []
         wanted, stopped = [], []
         for delivery in deliveries:
             user = users.get(delivery.user_id)

@@ -25,7 +25,8 @@ from frontdesk.core.models import (
     delivery_audit,
     lane,
 )
-from frontdesk.core.ports import DeliveryOutcome, Orchestration
+from frontdesk.core.ports import DeliveryOutcome, Orchestration, WorkRef
+from frontdesk.core.urgency import BULK_LANES, URGENT_LANES
 from frontdesk.errors import Conflict, NotFound
 from frontdesk.store import tables as t
 from frontdesk.store.base import StoreBase
@@ -42,6 +43,10 @@ _IS_DEAD = text("deliveries.status = 'dead'")
 _IS_STANDBY = text("deliveries.status = 'deferred'")
 _DELIVERY_COLUMNS = tuple(column.name for column in t.deliveries.c)
 _NOTIFICATION_COLUMNS = ("id", "request", "template_version", "created_at")
+
+
+def _by_lane(ref: WorkRef) -> int:
+    return ref.lane
 
 
 class DeliveryRecords(StoreBase):
@@ -64,19 +69,7 @@ class DeliveryRecords(StoreBase):
                 f") RETURNING {', '.join(_NOTIFICATION_COLUMNS)}",
                 (time(now + timedelta(seconds=lease_seconds)), *wanted, time(now), limit),
             )
-        claimed = [
-            notification_from_row(
-                {
-                    "id": row[0],
-                    "request": self._driver.parse_json(row[1]),
-                    "template_version": row[2],
-                    "created_at": self._driver.parse_time(row[3]),
-                }
-            )
-            for row in rows
-        ]
-        claimed.sort(key=lambda notification: notification.created_at)
-        return claimed
+        return sorted(map(self._notification, rows), key=lambda n: n.created_at)
 
     @property
     def _skip_locked(self) -> str:
@@ -157,24 +150,155 @@ class DeliveryRecords(StoreBase):
                     (lease_until, time(now), channel.value, time(now), wanted),
                 )
                 claimed.extend(self._delivery(row) for row in rows)
-            await self._driver.insert(
-                connection,
-                t.audit_entries,
-                [
-                    audit_to_row(
-                        delivery_audit(
-                            delivery,
-                            AuditType.ATTEMPT_STARTED,
-                            Actor.WORKER,
-                            now,
-                            f"attempt {delivery.attempts} of {delivery.max_attempts}",
-                        )
-                    )
-                    for delivery in claimed
-                ],
-            )
+            await self._audit_attempts(connection, claimed, now)
         claimed.sort(key=lambda d: (lane(d.priority, d.category), d.available_at))
         return claimed
+
+    async def _audit_attempts(
+        self, connection: AsyncConnection, claimed: Sequence[Delivery], now: datetime
+    ) -> None:
+        await self._driver.insert(
+            connection,
+            t.audit_entries,
+            [
+                audit_to_row(
+                    delivery_audit(
+                        delivery,
+                        AuditType.ATTEMPT_STARTED,
+                        Actor.WORKER,
+                        now,
+                        f"attempt {delivery.attempts} of {delivery.max_attempts}",
+                    )
+                )
+                for delivery in claimed
+            ],
+        )
+
+    # The side of an external transport (see ports.RelayStore). Work handed over is marked with
+    # a time until which it counts as on its way: events by their lease, deliveries by when they
+    # are next due. An orchestrator's lease reaches past any such mark, so a second copy of an
+    # event's reference finds it taken.
+
+    async def hand_over_events(self, limit: int, hold_seconds: float) -> list[WorkRef]:
+        """Pending events not on their way already (new, or their hold or lease ran out)."""
+        now = self._clock.now()
+        time = self._driver.time
+        lanes = sorted(URGENT_LANES | BULK_LANES)
+        async with self._engines.write() as connection:
+            rows = await self._driver.fetch(
+                connection,
+                "UPDATE notifications SET lease_until = ? WHERE id IN ("
+                " SELECT id FROM notifications WHERE orchestrated_at IS NULL"
+                f" AND lane IN ({', '.join('?' * len(lanes))})"
+                " AND (lease_until IS NULL OR lease_until < ?)"
+                f" ORDER BY lane, created_at LIMIT ?{self._skip_locked}"
+                ") RETURNING id, user_id, lane",
+                (time(now + timedelta(seconds=hold_seconds)), *lanes, time(now), limit),
+            )
+        return sorted((WorkRef(id=r[0], user_id=r[1], lane=r[2]) for r in rows), key=_by_lane)
+
+    async def claim_notifications_by_id(
+        self, ids: Sequence[str], lease_seconds: float, hold_seconds: float
+    ) -> list[Notification]:
+        """Lease these events unless they are orchestrated or leased already."""
+        if not ids:
+            return []
+        now = self._clock.now()
+        time = self._driver.time
+        marks = ", ".join("?" * len(ids))
+        async with self._engines.write() as connection:
+            rows = await self._driver.fetch(
+                connection,
+                "UPDATE notifications SET lease_until = ? WHERE id IN ("
+                f" SELECT id FROM notifications WHERE id IN ({marks})"
+                " AND orchestrated_at IS NULL AND (lease_until IS NULL OR lease_until <= ?)"
+                f"{self._skip_locked}) RETURNING {', '.join(_NOTIFICATION_COLUMNS)}",
+                (
+                    time(now + timedelta(seconds=hold_seconds + lease_seconds)),
+                    *ids,
+                    time(now + timedelta(seconds=hold_seconds)),
+                ),
+            )
+        return sorted(map(self._notification, rows), key=lambda n: n.created_at)
+
+    async def hand_over_deliveries(
+        self, channel: Channel, limit: int, hold_seconds: float
+    ) -> list[WorkRef]:
+        """Due deliveries of one channel, and those whose worker died mid-send (put back in the
+        queue), most urgent lane first."""
+        now = self._clock.now()
+        time = self._driver.time
+        hold = time(now + timedelta(seconds=hold_seconds))
+        returning = " RETURNING id, user_id, lane, attempts"
+        orphaned = (
+            "UPDATE deliveries SET status = 'queued', lease_until = NULL, available_at = ?,"
+            " updated_at = ? WHERE id IN (SELECT id FROM deliveries WHERE channel = ?"
+            " AND status = 'sending' AND lease_until < ? ORDER BY lease_until LIMIT ?"
+            f"{self._skip_locked}){returning}"
+        )
+        due = (
+            "UPDATE deliveries SET available_at = ? WHERE id IN (SELECT id FROM deliveries"
+            " WHERE channel = ? AND status IN ('queued', 'deferred') AND available_at <= ?"
+            f" ORDER BY lane, available_at LIMIT ?{self._skip_locked}){returning}"
+        )
+        async with self._engines.write() as connection:
+            rows = await self._driver.fetch(
+                connection, orphaned, (hold, time(now), channel.value, time(now), limit)
+            )
+            if len(rows) < limit:
+                rows += await self._driver.fetch(
+                    connection, due, (hold, channel.value, time(now), limit - len(rows))
+                )
+        return sorted(
+            (
+                WorkRef(id=r[0], user_id=r[1], lane=r[2], channel=channel, attempts=r[3])
+                for r in rows
+            ),
+            key=_by_lane,
+        )
+
+    async def claim_deliveries_by_id(
+        self, channel: Channel, refs: Sequence[WorkRef], lease_seconds: float
+    ) -> list[Delivery]:
+        """Lease these deliveries if they are still queued with the attempts their reference
+        names, and audit each attempt."""
+        if not refs:
+            return []
+        now = self._clock.now()
+        time = self._driver.time
+        ids = [ref.id for ref in refs]
+        versions = [f"{ref.id}:{ref.attempts}" for ref in refs]
+        async with self._engines.write() as connection:
+            rows = await self._driver.fetch(
+                connection,
+                "UPDATE deliveries SET status = 'sending', attempts = attempts + 1,"
+                " lease_until = ?, updated_at = ? WHERE id IN (SELECT id FROM deliveries"
+                f" WHERE id IN ({', '.join('?' * len(ids))}) AND channel = ?"
+                " AND status IN ('queued', 'deferred')"
+                f" AND (id || ':' || attempts) IN ({', '.join('?' * len(versions))})"
+                f"{self._skip_locked}) RETURNING {', '.join(_DELIVERY_COLUMNS)}",
+                (
+                    time(now + timedelta(seconds=lease_seconds)),
+                    time(now),
+                    *ids,
+                    channel.value,
+                    *versions,
+                ),
+            )
+            claimed = [self._delivery(row) for row in rows]
+            await self._audit_attempts(connection, claimed, now)
+        claimed.sort(key=lambda d: (lane(d.priority, d.category), d.available_at))
+        return claimed
+
+    def _notification(self, row: Sequence[Any]) -> Notification:
+        return notification_from_row(
+            {
+                "id": row[0],
+                "request": self._driver.parse_json(row[1]),
+                "template_version": row[2],
+                "created_at": self._driver.parse_time(row[3]),
+            }
+        )
 
     def _delivery(self, row: Sequence[Any]) -> Delivery:
         values = dict(zip(_DELIVERY_COLUMNS, row, strict=True))

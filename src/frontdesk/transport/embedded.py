@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 
 from frontdesk.core.models import Channel, Delivery, Notification
-from frontdesk.core.ports import QueueStore
+from frontdesk.core.ports import DeliveryOutcome, QueueStore
 
 
 class EmbeddedTransport:
@@ -47,6 +47,15 @@ class EmbeddedTransport:
 
     async def wait_for_deliveries(self, channel: Channel, max_wait_seconds: float) -> None:
         await _wait(self._channels[channel], max_wait_seconds)
+
+    def is_connected(self) -> bool:
+        return True
+
+    def release(self, work_ids: Iterable[str]) -> None:
+        """Nothing to do: the store's rows are the queue."""
+
+    async def deliveries_done(self, channel: Channel, outcomes: Sequence[DeliveryOutcome]) -> None:
+        """Nothing to do: the outcomes are the queue's state."""
 
 
 async def _wait(event: asyncio.Event, max_wait_seconds: float) -> None:

@@ -155,8 +155,10 @@ class RedisFrequencyLedger:
         caps: Mapping[str, Cap],
         fallback: FrequencyLedger,
         *,
+        key_prefix: str = "frontdesk:",
         horizon_seconds: float = 86400,
     ) -> None:
+        self._prefix = f"{key_prefix}ledger:"
         self._redis = redis
         self._source = source
         self._caps = caps
@@ -170,7 +172,7 @@ class RedisFrequencyLedger:
     async def prepare(self, user_ids: list[str], now: datetime) -> None:
         users = sorted(set(user_ids))
         try:
-            flags = await self._redis.mget([_marker(u) for u in users]) if users else []
+            flags = await self._redis.mget([self._marker(u) for u in users]) if users else []
             await self._seed_from_store(
                 [u for u, f in zip(users, flags, strict=True) if not f], now
             )
@@ -183,7 +185,7 @@ class RedisFrequencyLedger:
         if cap is None:
             return None
         try:
-            keys = [_marker(user_id), _sends(user_id, channel, category)]
+            keys = [self._marker(user_id), self._sends(user_id, channel, category)]
             args: list[str | float] = [
                 now.timestamp(),
                 cap.per_seconds,
@@ -212,7 +214,7 @@ class RedisFrequencyLedger:
         now: datetime,
     ) -> str | None:
         try:
-            keys = [_marker(user_id), _first(user_id, collapse_key)]
+            keys = [self._marker(user_id), self._first(user_id, collapse_key)]
             args: list[str | float] = [
                 now.timestamp(),
                 window_seconds,
@@ -242,7 +244,7 @@ class RedisFrequencyLedger:
             seed = {
                 "sends": [
                     [
-                        _sends(user_id, channel, category),
+                        self._sends(user_id, channel, category),
                         at.timestamp(),
                         uuid.uuid4().hex,
                         self._caps[category].per_seconds,
@@ -251,13 +253,22 @@ class RedisFrequencyLedger:
                     if owner == user_id and category in self._caps
                 ],
                 "firsts": [
-                    [_first(user_id, key), notification_id, at.timestamp(), self._horizon]
+                    [self._first(user_id, key), notification_id, at.timestamp(), self._horizon]
                     # Oldest last: the first of each key overwrites later ones.
                     for owner, key, notification_id, at in sorted(keyed, key=lambda k: k[3])[::-1]
                     if owner == user_id
                 ],
             }
-            await self._seed(keys=[_marker(user_id)], args=[self._horizon, json.dumps(seed)])
+            await self._seed(keys=[self._marker(user_id)], args=[self._horizon, json.dumps(seed)])
+
+    def _marker(self, user_id: str) -> str:
+        return f"{self._prefix}{user_id}:seeded"
+
+    def _sends(self, user_id: str, channel: str, category: str) -> str:
+        return f"{self._prefix}{user_id}:sends:{channel}:{category}"
+
+    def _first(self, user_id: str, collapse_key: str) -> str:
+        return f"{self._prefix}{user_id}:first:{collapse_key}"
 
     def _unreachable(self) -> None:
         if not self._redis_down:
@@ -268,15 +279,3 @@ class RedisFrequencyLedger:
         if self._redis_down:
             self._redis_down = False
             log.warning("redis reachable again: frequency caps shared again")
-
-
-def _marker(user_id: str) -> str:
-    return f"frontdesk:ledger:{user_id}:seeded"
-
-
-def _sends(user_id: str, channel: str, category: str) -> str:
-    return f"frontdesk:ledger:{user_id}:sends:{channel}:{category}"
-
-
-def _first(user_id: str, collapse_key: str) -> str:
-    return f"frontdesk:ledger:{user_id}:first:{collapse_key}"
