@@ -1,4 +1,4 @@
-"""Fixtures: the behavioural suite runs once per store (SQLite, PostgreSQL)."""
+"""Fixtures: the behavioural suite runs once per configuration (support/instance.py)."""
 
 from __future__ import annotations
 
@@ -10,27 +10,38 @@ import pytest
 from frontdesk.logs import configure_logging
 from tests.support.client import Api
 from tests.support.clock import MIDNIGHT_IN_PARIS, ManualClock
-from tests.support.databases import create_postgres_database, drop_postgres_database, sqlite_url
-from tests.support.instance import ADMIN_KEY, instance_of_its_own, running_instance
+from tests.support.instance import (
+    ADMIN_KEY,
+    CONFIGURATIONS,
+    configured,
+    instance_of_its_own,
+    running_instance,
+)
 
 configure_logging("warning")
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-async def database_url(
+@pytest.fixture(scope="session", params=CONFIGURATIONS)
+async def configuration(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path_factory.mktemp("sqlite"))
-        return
-    url = await create_postgres_database()
-    yield url
-    await drop_postgres_database(url)
+) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    """The database URL and settings of one configuration."""
+    async with configured(request.param, tmp_path_factory.mktemp(request.param)) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="session")
-async def frontdesk(database_url: str) -> AsyncIterator[tuple[object, str]]:
-    async with running_instance(database_url) as running:
+def database_url(configuration: tuple[str, dict[str, str]]) -> str:
+    return configuration[0]
+
+
+@pytest.fixture(scope="session")
+async def frontdesk(
+    configuration: tuple[str, dict[str, str]],
+) -> AsyncIterator[tuple[object, str]]:
+    """The instance most behavioural tests share, once per configuration."""
+    url, environment = configuration
+    async with running_instance(url, environment=environment) as running:
         yield running
 
 
@@ -46,7 +57,7 @@ async def api(base_url: str) -> AsyncIterator[Api]:
         yield Api(http)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=CONFIGURATIONS)
 async def clocked(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[Api, ManualClock]]:

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from frontdesk.store import tables
 from tests.support.client import Api, eventually, unique
-from tests.support.instance import instance_of_its_own
+from tests.support.instance import CONFIGURATIONS, instance_of_its_own
 
 AUDIENCES = {"sqlite": 100_000, "postgresql": 20_000}
 
@@ -64,7 +64,7 @@ async def _deliveries_of(instance: Any, broadcast_id: str) -> int:
     return int(count or 0)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=CONFIGURATIONS)
 async def own_instance(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[tuple[Api, Any]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.client import Api, eventually, unique
-from tests.support.databases import create_postgres_database, drop_postgres_database, sqlite_url
+from tests.support.instance import CONFIGURATIONS, configured
 from tests.support.process import ServerProcess
 
 BATCH = 1000
@@ -23,14 +23,12 @@ SLOW_IN_APP = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path)
-        return
-    url = await create_postgres_database()
-    yield url
-    await drop_postgres_database(url)
+@pytest.fixture(params=CONFIGURATIONS)
+async def own_database(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    async with configured(request.param, tmp_path) as configuration:
+        yield configuration
 
 
 async def _all_inbox_items(api: Api, user_id: str) -> list[dict[str, object]]:
@@ -46,9 +44,10 @@ async def _all_inbox_items(api: Api, user_id: str) -> list[dict[str, object]]:
 
 
 async def test_killed_server_delivers_every_accepted_notification_exactly_once(
-    own_database: str,
+    own_database: tuple[str, dict[str, str]],
 ) -> None:
-    server = ServerProcess(own_database, SLOW_IN_APP)
+    database_url, environment = own_database
+    server = ServerProcess(database_url, {**environment, **SLOW_IN_APP})
     server.start()
     try:
         async with server.client() as http:

@@ -14,7 +14,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from tests.support.client import Api, eventually, unique
-from tests.support.instance import free_port, instance_of_its_own, providers_environment
+from tests.support.instance import (
+    CONFIGURATIONS,
+    free_port,
+    instance_of_its_own,
+    providers_environment,
+)
 
 OPEN_SECONDS = 1
 
@@ -31,7 +36,7 @@ class Mailbox:
         return "250 OK"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=CONFIGURATIONS)
 async def with_a_down_primary(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[tuple[Api, int]]:

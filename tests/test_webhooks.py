@@ -20,7 +20,7 @@ from standardwebhooks import Webhook
 from frontdesk.webhooks import verify
 from tests.support.client import Api, eventually, unique
 from tests.support.clock import ManualClock
-from tests.support.instance import instance_of_its_own
+from tests.support.instance import CONFIGURATIONS, instance_of_its_own
 from tests.support.serving import serving
 from tests.support.webhook_receiver import Receiver
 
@@ -85,7 +85,7 @@ async def _running(
             receiver.release()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=CONFIGURATIONS)
 async def webhooks(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Webhooks]:
     """Real time, loopback allowlisted: what a local receiver needs."""
     async for running in _running(tmp_path, LOOPBACK_ALLOWED, store=request.param):

