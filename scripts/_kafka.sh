@@ -7,5 +7,5 @@ mkdir -p "$repo/artifacts"
   --advertised-listener-url "tcp://127.0.0.1:$kafka_port" >"$repo/artifacts/tansu.log" 2>&1 &
 kafka_pid=$!
 trap 'kill "$kafka_pid" 2>/dev/null || true' EXIT
-export FRONTDESK_TEST_KAFKA="kafka://127.0.0.1:$kafka_port"
+export TEST_KAFKA_URL="kafka://127.0.0.1:$kafka_port"
 echo "== kafka test broker (tansu) on 127.0.0.1:$kafka_port"

@@ -11,26 +11,28 @@ import httpx
 import pytest
 
 from tests.support.client import Api, unique
-from tests.support.databases import reachable_redis, sqlite_url
-from tests.support.instance import ADMIN_KEY, running_instance
+from tests.support.databases import reachable_redis
+from tests.support.instance import ADMIN_KEY, configured, running_instance
 
 # TEST_ENVIRONMENT caps marketing at 3 a day per user and channel.
 CAP = 3
 
 
-@pytest.fixture
-async def two_orchestrators(tmp_path: Path) -> AsyncIterator[tuple[Api, Api]]:
+@pytest.fixture(params=["sqlite", "scale-out"])
+async def two_orchestrators(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[Api, Api]]:
     """Two frontdesk processes on one database, each with its own API and orchestrator."""
-    environment = {"FRONTDESK_REDIS_URL": await reachable_redis()}
-    database = sqlite_url(tmp_path)
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
-    async with (
-        running_instance(database, environment=environment) as (_, first_url),
-        running_instance(database, environment=environment) as (_, second_url),
-        httpx.AsyncClient(base_url=first_url, headers=headers, timeout=30) as first,
-        httpx.AsyncClient(base_url=second_url, headers=headers, timeout=30) as second,
-    ):
-        yield Api(first), Api(second)
+    async with configured(request.param, tmp_path) as (database, environment):
+        environment = {"FRONTDESK_REDIS_URL": await reachable_redis(), **environment}
+        async with (
+            running_instance(database, environment=environment) as (_, first_url),
+            running_instance(database, environment=environment) as (_, second_url),
+            httpx.AsyncClient(base_url=first_url, headers=headers, timeout=30) as first,
+            httpx.AsyncClient(base_url=second_url, headers=headers, timeout=30) as second,
+        ):
+            yield Api(first), Api(second)
 
 
 async def test_a_cap_of_three_admits_exactly_three_across_processes(

@@ -19,9 +19,10 @@ from redis.asyncio import Redis
 from frontdesk.transport.redis_state import RedisTokenBucket
 from tests.fakes.twilio import TwilioFake
 from tests.support.client import Api, eventually, unique
-from tests.support.databases import reachable_redis, sqlite_url
+from tests.support.databases import reachable_redis
 from tests.support.instance import (
     ADMIN_KEY,
+    configured,
     instance_of_its_own,
     providers_environment,
     running_instance,
@@ -39,8 +40,10 @@ ARRIVAL_JITTER = 10
 MESSAGES = 600
 
 
-@pytest.fixture
-async def two_senders(tmp_path: Path) -> AsyncIterator[tuple[Api, TwilioFake]]:
+@pytest.fixture(params=["sqlite", "scale-out"])
+async def two_senders(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[Api, TwilioFake]]:
     redis_url = await reachable_redis()
     fake = TwilioFake(
         ACCOUNT_SID, AUTH_TOKEN, rate_per_second=RATE_PER_SECOND, burst=BURST + ARRIVAL_JITTER + 5
@@ -63,10 +66,10 @@ async def two_senders(tmp_path: Path) -> AsyncIterator[tuple[Api, TwilioFake]]:
             "FRONTDESK_REDIS_URL": redis_url,
             "FRONTDESK_CHANNELS__SMS__CONCURRENCY": "50",
         }
-        database = sqlite_url(tmp_path)
         async with (
-            running_instance(database, environment=environment) as (_, first_url),
-            running_instance(database, environment=environment),
+            configured(request.param, tmp_path) as (database, settings),
+            running_instance(database, environment={**settings, **environment}) as (_, first_url),
+            running_instance(database, environment={**settings, **environment}),
             httpx.AsyncClient(
                 base_url=first_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
             ) as http,
@@ -171,7 +174,10 @@ async def test_redis_stopped_mid_run_loses_and_duplicates_nothing(tmp_path: Path
             ),
             "FRONTDESK_REDIS_URL": redis_url,
         }
-        async with instance_of_its_own("sqlite", tmp_path, environment=environment) as (api, _):
+        async with instance_of_its_own("scale-out", tmp_path, environment=environment) as (
+            api,
+            _,
+        ):
             template = await api.put_template({"channels": {"sms": {"text": "Code 4242"}}})
             users = [
                 await api.put_user(unique("outage"), phone=f"+1203555{n:04d}")

@@ -53,7 +53,11 @@ from frontdesk.store.secret_box import SecretBox
 from frontdesk.store.sql import SqlStore
 from frontdesk.transport.embedded import EmbeddedTransport, LocalInboxFeed
 from frontdesk.transport.kafka import KafkaTransport
-from frontdesk.transport.redis_state import RedisFrequencyLedger, RedisTokenBucket
+from frontdesk.transport.redis_state import (
+    RedisFrequencyLedger,
+    RedisSuppressionCache,
+    RedisTokenBucket,
+)
 
 log = get_logger(__name__)
 
@@ -193,8 +197,15 @@ async def build(
     clock = clock or SystemClock()
     if run_migrations:
         await migrate(settings.database.url)
+    redis = Redis.from_url(settings.redis.url) if settings.redis.url else None
     store = SqlStore.connect(
-        settings.database.url, clock, sqlite_synchronous=settings.database.sqlite_synchronous
+        settings.database.url,
+        clock,
+        sqlite_synchronous=settings.database.sqlite_synchronous,
+        # With Redis, the suppression list's answers are shared by every process.
+        suppression_cache=RedisSuppressionCache(redis, key_prefix=settings.redis.key_prefix)
+        if redis is not None
+        else None,
     )
     token_secret = await store.server_secret("tokens")
     secret_box = await _secret_box(settings, store)
@@ -229,7 +240,6 @@ async def build(
         for name, category in settings.categories.items()
         if category.frequency_cap is not None
     }
-    redis = Redis.from_url(settings.redis.url) if settings.redis.url else None
     # With Redis, caps and collapse windows hold across every orchestrator process.
     ledger: Ledger = (
         RedisFrequencyLedger(

@@ -318,13 +318,25 @@ def _moment(option: str, value: str) -> datetime:
 @app.command()
 def bench(
     count: Annotated[int, typer.Option(help="Notifications to push")] = 20_000,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            help="Also measure this file's scale-out configuration (PostgreSQL, Kafka, Redis) "
+            "with 1, 2 and 4 worker processes"
+        ),
+    ] = None,
 ) -> None:
     """The throughput benchmark: the real pipeline against plain inserts on a fresh SQLite.
 
-    It always runs a server with the default settings, as a new installation has them."""
+    It always runs a server with the default settings, as a new installation has them; with
+    --config, the scale-out configuration of FILE as well, the same way, in the same run."""
     from frontdesk.bench import run_bench
 
-    run_bench(count, console)
+    scale_out = _settings(config) if config else None
+    try:
+        run_bench(count, console, scale_out)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
 
 
 def main() -> None:

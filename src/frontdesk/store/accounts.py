@@ -232,6 +232,7 @@ class AccountRecords(StoreBase):
                 .where(t.audit_entries.c.user_id == user_id)
                 .values(user_id=pseudonym)
             )
+        await self._suppressions_changed(addresses(user))
 
     async def get_preferences(self, user_id: str) -> Preferences:
         async with self._engines.reader.connect() as connection:

@@ -1,13 +1,15 @@
-"""What every part of the SQL store shares: engines, the group committer, the clock."""
+"""What every part of the SQL store shares: engines, the group committer, the clock, and the
+suppression cache that every write to the suppression list must tell."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 
-from frontdesk.core.ports import Clock
+from frontdesk.core.ports import Clock, SuppressionCache
 from frontdesk.store.driver import DriverStatements
 from frontdesk.store.engine import Engines
 from frontdesk.store.group_commit import GroupCommitter
@@ -21,6 +23,7 @@ class StoreBase:
     _committer: GroupCommitter
     _clock: Clock
     _driver: DriverStatements
+    _suppression_cache: SuppressionCache | None
 
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         """An INSERT that understands ON CONFLICT on both dialects."""
@@ -31,3 +34,9 @@ class StoreBase:
     @staticmethod
     def _chunks(rows: list[Any]) -> list[list[Any]]:
         return [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]
+
+    async def _suppressions_changed(self, addresses: Collection[tuple[str, str]]) -> None:
+        """Called once the change is committed: an answer the cache took before it is dropped,
+        and no process reads the old one from the cache after it."""
+        if self._suppression_cache is not None and addresses:
+            await self._suppression_cache.forget(addresses)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import and_, case, delete, select, text, update
@@ -47,6 +47,14 @@ _NOTIFICATION_COLUMNS = ("id", "request", "template_version", "created_at")
 
 def _by_lane(ref: WorkRef) -> int:
     return ref.lane
+
+
+class _Settled(NamedTuple):
+    """One outcome's part in a group commit: applied, or fenced off; and the (channel, address)
+    pairs it put on the suppression list."""
+
+    applied: bool
+    suppressed: tuple[tuple[str, str], ...] = ()
 
 
 class DeliveryRecords(StoreBase):
@@ -308,11 +316,15 @@ class DeliveryRecords(StoreBase):
         return delivery_from_row(values)
 
     async def save_outcomes(self, outcomes: Sequence[DeliveryOutcome]) -> list[bool]:
-        return [bool(applied) for applied in await self._committer.submit_many("outcome", outcomes)]
+        settled: list[_Settled] = await self._committer.submit_many("outcome", outcomes)
+        # The group commit answers once its transaction is committed: only now may the cache
+        # hear of the recipients it suppressed.
+        await self._suppressions_changed([pair for s in settled for pair in s.suppressed])
+        return [s.applied for s in settled]
 
     async def _save_outcome_batch(
         self, connection: AsyncConnection, outcomes: Sequence[DeliveryOutcome]
-    ) -> list[bool]:
+    ) -> list[_Settled]:
         d = t.deliveries
         current: dict[str, tuple[str, int]] = {}
         channels: dict[str, str] = {}
@@ -358,26 +370,33 @@ class DeliveryRecords(StoreBase):
         await self._driver.insert(
             connection, t.audit_entries, [audit_to_row(a) for o in valid for a in o.audit]
         )
+        buried: dict[str, tuple[tuple[str, str], ...]] = {}
         for outcome in valid:
             if outcome.delivery_id in chained and outcome.status.is_terminal:
                 await self._advance_first_strategy(
                     connection, *chained[outcome.delivery_id], outcome
                 )
             if outcome.dead_recipients:
-                await self._bury(connection, channels[outcome.delivery_id], outcome)
-        return applied
+                buried[outcome.delivery_id] = await self._bury(
+                    connection, channels[outcome.delivery_id], outcome
+                )
+        return [
+            _Settled(ok, buried.get(o.delivery_id, ()))
+            for o, ok in zip(outcomes, applied, strict=True)
+        ]
 
     async def _bury(
         self, connection: AsyncConnection, channel: str, outcome: DeliveryOutcome
-    ) -> None:
+    ) -> tuple[tuple[str, str], ...]:
         """Recipients the provider called dead, in the same commit as the outcome that says so:
         device tokens are forgotten, addresses suppressed (a STOP'd number's opt-out becomes a
-        suppression: the provider will refuse it until the number is in service again)."""
+        suppression: the provider will refuse it until the number is in service again).
+        Returns the (channel, address) pairs suppressed."""
         if channel == Channel.PUSH.value:
             await connection.execute(
                 delete(t.devices).where(t.devices.c.token.in_(outcome.dead_recipients))
             )
-            return
+            return ()
         reason = f"{outcome.provider}: {outcome.last_error}"
         for address in outcome.dead_recipients:
             await connection.execute(
@@ -394,6 +413,7 @@ class DeliveryRecords(StoreBase):
                     set_={"reason": reason, "kind": SuppressionKind.SUPPRESSED.value},
                 )
             )
+        return tuple((channel, address) for address in outcome.dead_recipients)
 
     async def _advance_first_strategy(
         self,

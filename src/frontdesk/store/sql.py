@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from frontdesk.core.ports import Clock
+from frontdesk.core.ports import Clock, SuppressionCache
 from frontdesk.store.accounts import AccountRecords
 from frontdesk.store.catalog import TemplateRecords
 from frontdesk.store.deliveries import DeliveryRecords
@@ -28,9 +28,12 @@ class SqlStore(
     SuppressionRecords,
     WebhookRecords,
 ):
-    def __init__(self, engines: Engines, clock: Clock) -> None:
+    def __init__(
+        self, engines: Engines, clock: Clock, suppression_cache: SuppressionCache | None = None
+    ) -> None:
         self._engines = engines
         self._clock = clock
+        self._suppression_cache = suppression_cache
         self._driver = DriverStatements(engines.dialect)
         self._committer = GroupCommitter(
             engines,
@@ -43,8 +46,17 @@ class SqlStore(
         )
 
     @classmethod
-    def connect(cls, url: str, clock: Clock, *, sqlite_synchronous: str = "FULL") -> SqlStore:
-        return cls(create_engines(url, sqlite_synchronous=sqlite_synchronous), clock)
+    def connect(
+        cls,
+        url: str,
+        clock: Clock,
+        *,
+        sqlite_synchronous: str = "FULL",
+        suppression_cache: SuppressionCache | None = None,
+    ) -> SqlStore:
+        return cls(
+            create_engines(url, sqlite_synchronous=sqlite_synchronous), clock, suppression_cache
+        )
 
     @property
     def dialect(self) -> str:

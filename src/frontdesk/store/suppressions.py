@@ -49,7 +49,9 @@ class SuppressionRecords(StoreBase):
                     t.suppressions.c.channel == channel, t.suppressions.c.address == address
                 )
             )
-            return dict(stored.mappings().one())
+            entry = dict(stored.mappings().one())
+        await self._suppressions_changed([(channel, address)])
+        return entry
 
     async def delete_suppression(
         self, channel: str, address: str, kind: SuppressionKind | None = None
@@ -62,6 +64,7 @@ class SuppressionRecords(StoreBase):
             condition &= s.c.kind == kind.value
         async with self._engines.write() as connection:
             removed = await connection.execute(delete(s).where(condition))
+        await self._suppressions_changed([(channel, address)])
         return bool(removed.rowcount)
 
     async def list_suppressions(
@@ -79,8 +82,23 @@ class SuppressionRecords(StoreBase):
     async def suppressed(
         self, addresses: Iterable[tuple[str, str]]
     ) -> dict[tuple[str, str], SuppressionKind]:
-        """Which of these (channel, address) pairs are on the list, and why."""
+        """Which of these (channel, address) pairs are on the list, and why: from the cache
+        where it knows, from the table for the rest (and the cache is told what was read)."""
         wanted = sorted(set(addresses))
+        if self._suppression_cache is None or not wanted:
+            return await self._read_suppressions(wanted)
+        known = await self._suppression_cache.lookup(wanted)
+        found = {pair: kind for pair, kind in known.items() if kind is not None}
+        unknown = [pair for pair in wanted if pair not in known]
+        if unknown:
+            read = await self._read_suppressions(unknown)
+            found.update(read)
+            await self._suppression_cache.remember({pair: read.get(pair) for pair in unknown})
+        return found
+
+    async def _read_suppressions(
+        self, wanted: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], SuppressionKind]:
         found: dict[tuple[str, str], SuppressionKind] = {}
         s = t.suppressions
         async with self._engines.reader.connect() as connection:

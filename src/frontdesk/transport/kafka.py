@@ -96,6 +96,10 @@ class _Received:
     record: ConsumerRecord[bytes, bytes]
     partition: TopicPartition
     generation: int
+    offsets: _Offsets
+
+    def settle(self) -> None:
+        self.offsets.settle(self)
 
 
 class _Offsets:
@@ -149,15 +153,103 @@ class _Offsets:
         return offsets
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, transport: KafkaTransport) -> None:
-        self._transport = transport
+class _Reader(ConsumerRebalanceListener):  # type: ignore[misc]
+    """One member of one role's consumer group: reads that role's topics ahead into buffers
+    (pausing a topic whose buffer is full), and commits each partition up to its first record
+    still being worked on."""
 
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        await self._transport.partitions_revoked(revoked)
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        topics: Sequence[str],
+        buffers: defaultdict[str, deque[_Received]],
+        arrived: defaultdict[str, asyncio.Event],
+        poll_seconds: float,
+    ) -> None:
+        self._consumer = consumer
+        self._topics = list(topics)
+        self._buffers = buffers
+        self._arrived = arrived
+        self._poll_seconds = poll_seconds
+        self._offsets = _Offsets()
+        self._paused: set[str] = set()
+        self.assigned = asyncio.Event()
+
+    async def start(self) -> None:
+        self._consumer.subscribe(self._topics, listener=self)
+        await self._consumer.start()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        await asyncio.gather(self._fetch(stopping), self._commit(stopping))
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._commit_done()
+        # Leaving the group hands this member's partitions to the others at once.
+        await self._consumer.stop()
+
+    async def _fetch(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                batches = await self._consumer.getmany(
+                    timeout_ms=int(self._poll_seconds * 1000), max_records=_READ_AHEAD
+                )
+            except KafkaError as error:
+                log.warning("reading from kafka failed; trying again", error=type(error).__name__)
+                await _pause(stopping, self._poll_seconds)
+                continue
+            for partition, records in batches.items():
+                for record in records:
+                    generation = self._offsets.receive(partition, record.offset)
+                    if generation is not None:
+                        self._buffers[partition.topic].append(
+                            _Received(record, partition, generation, self._offsets)
+                        )
+                self._arrived[partition.topic].set()
+            self._apply_back_pressure()
+
+    def _apply_back_pressure(self) -> None:
+        assignment = self._consumer.assignment()
+        for topic in self._topics:
+            buffered = len(self._buffers[topic])
+            partitions = [p for p in assignment if p.topic == topic]
+            if buffered >= _READ_AHEAD and topic not in self._paused:
+                self._consumer.pause(*partitions)
+                self._paused.add(topic)
+            elif buffered < _READ_AHEAD // 2 and topic in self._paused:
+                self._consumer.resume(*partitions)
+                self._paused.discard(topic)
+
+    async def _commit(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            await _pause(stopping, min(0.2, self._poll_seconds * 2))
+            try:
+                await self._commit_done()
+            except KafkaError as error:  # a rebalance: the records are read again, and refused
+                log.warning("offsets not committed", error=type(error).__name__)
+
+    async def _commit_done(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        offsets = self._offsets.committable(partitions)
+        if offsets:
+            await self._consumer.commit(offsets)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self._transport.partitions_assigned(assigned)
+        self._offsets.assign(assigned)
+        self._paused.clear()
+        self.assigned.set()
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        """Commit what is done and forget the rest: its records go to the partitions' next
+        owner, and the store refuses whatever this process had already taken."""
+        with contextlib.suppress(KafkaError):
+            await self._commit_done(revoked)
+        self._offsets.revoke(revoked)
+        gone = set(revoked)
+        for topic in self._topics:
+            buffer = self._buffers[topic]
+            kept = [received for received in buffer if received.partition not in gone]
+            buffer.clear()
+            buffer.extend(kept)
 
 
 class KafkaTransport:
@@ -177,17 +269,13 @@ class KafkaTransport:
         self._batch_size = batch_size
         self.topics = Topics(settings.topic_prefix)
         self._producer: AIOKafkaProducer | None = None
-        self._consumer: AIOKafkaConsumer | None = None
-        self._offsets = _Offsets()
+        self._readers: list[_Reader] = []
         self._buffers: defaultdict[str, deque[_Received]] = defaultdict(deque)
         self._arrived: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
-        self._paused: set[str] = set()
         # Claimed work by id, with the records that carried it: settled when the work is done.
         self._carried: defaultdict[str, list[_Received]] = defaultdict(list)
         self._relay_wanted = asyncio.Event()
         self.connected = asyncio.Event()
-        # Set once the consumer group gave this process its partitions (a role that reads).
-        self.consuming = asyncio.Event()
 
     # -- running --------------------------------------------------------------------------------
 
@@ -206,9 +294,7 @@ class KafkaTransport:
         else:
             return
         self.connected.set()
-        loops = [self._relay(stopping)]
-        if self._consumer is not None:
-            loops += [self._fetch(stopping), self._commit(stopping)]
+        loops = [self._relay(stopping), *(reader.run(stopping) for reader in self._readers)]
         try:
             await asyncio.gather(*loops)
         finally:
@@ -222,30 +308,35 @@ class KafkaTransport:
         )
         await producer.start()
         self._producer = producer
-        subscribed = []
+        # A consumer group per role: the orchestrators share the events, and the workers of
+        # each channel that channel's deliveries; a rebalance in one leaves the others at work.
+        roles: dict[str, list[str]] = {}
         if orchestrating:
-            subscribed += [self.topics.urgent_events, self.topics.events]
+            roles["orchestrator"] = [self.topics.urgent_events, self.topics.events]
         for channel in channels:
-            subscribed += [
+            roles[f"worker.{channel.value}"] = [
                 self.topics.deliveries(channel, urgent=True),
                 self.topics.deliveries(channel),
             ]
-        if not subscribed:
-            return
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=servers,
-            group_id=self._settings.consumer_group,
-            client_id="frontdesk",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=self._settings.session_timeout_ms,
-            heartbeat_interval_ms=self._settings.heartbeat_interval_ms,
-            fetch_max_wait_ms=min(100, int(self._poll_seconds * 1000)),
-            max_partition_fetch_bytes=1 << 20,
-        )
-        consumer.subscribe(subscribed, listener=_Rebalance(self))
-        await consumer.start()
-        self._consumer = consumer
+        for role, topics in roles.items():
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=servers,
+                group_id=f"{self._settings.consumer_group}.{role}",
+                client_id="frontdesk",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                session_timeout_ms=self._settings.session_timeout_ms,
+                heartbeat_interval_ms=self._settings.heartbeat_interval_ms,
+                fetch_max_wait_ms=min(100, int(self._poll_seconds * 1000)),
+            )
+            reader = _Reader(consumer, topics, self._buffers, self._arrived, self._poll_seconds)
+            self._readers.append(reader)
+        await asyncio.gather(*(reader.start() for reader in self._readers))
+
+    async def consuming(self) -> None:
+        """Until every role of this process has its partitions from its consumer group."""
+        await self.connected.wait()
+        await asyncio.gather(*(reader.assigned.wait() for reader in self._readers))
 
     async def _create_topics(self) -> None:
         """The topics that are missing, with the configured partitions."""
@@ -272,12 +363,8 @@ class KafkaTransport:
             await admin.close()
 
     async def _disconnect(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            with contextlib.suppress(Exception):
-                await self._commit_done()
-            # Leaving the group hands this process's partitions to the others at once.
-            await consumer.stop()
+        readers, self._readers = self._readers, []
+        await asyncio.gather(*(reader.stop() for reader in readers), return_exceptions=True)
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
@@ -348,39 +435,6 @@ class KafkaTransport:
 
     # -- reading (orchestrators, workers) -------------------------------------------------------
 
-    async def _fetch(self, stopping: asyncio.Event) -> None:
-        assert self._consumer is not None
-        while not stopping.is_set():
-            try:
-                batches = await self._consumer.getmany(
-                    timeout_ms=int(self._poll_seconds * 1000), max_records=_READ_AHEAD
-                )
-            except KafkaError as error:
-                log.warning("reading from kafka failed; trying again", error=type(error).__name__)
-                await _pause(stopping, self._poll_seconds)
-                continue
-            for partition, records in batches.items():
-                for record in records:
-                    generation = self._offsets.receive(partition, record.offset)
-                    if generation is not None:
-                        self._buffers[partition.topic].append(
-                            _Received(record, partition, generation)
-                        )
-                self._arrived[partition.topic].set()
-            self._apply_back_pressure()
-
-    def _apply_back_pressure(self) -> None:
-        assert self._consumer is not None
-        assignment = self._consumer.assignment()
-        for topic, buffer in self._buffers.items():
-            partitions = [p for p in assignment if p.topic == topic]
-            if len(buffer) >= _READ_AHEAD and topic not in self._paused:
-                self._consumer.pause(*partitions)
-                self._paused.add(topic)
-            elif len(buffer) < _READ_AHEAD // 2 and topic in self._paused:
-                self._consumer.resume(*partitions)
-                self._paused.discard(topic)
-
     def _take(self, topics: Sequence[str], limit: int) -> list[_Received]:
         taken: list[_Received] = []
         for topic in topics:
@@ -438,7 +492,7 @@ class KafkaTransport:
                 )
         await asyncio.gather(*invalid)
         for received in requests:
-            self._offsets.settle(received)
+            received.settle()
         if len(invalid) < len(requests):
             self._relay_wanted.set()
 
@@ -453,7 +507,7 @@ class KafkaTransport:
                 self._carried[work_id].extend(records)
             else:  # done already, or someone else's: nothing for this record to do
                 for received in records:
-                    self._offsets.settle(received)
+                    received.settle()
         return list(claimed)
 
     def release(self, work_ids: Iterable[str]) -> None:
@@ -473,7 +527,7 @@ class KafkaTransport:
             delivery_id = _field(received.record, "delivery_id")
             attempts = _field(received.record, "attempts")
             if not isinstance(delivery_id, str) or not isinstance(attempts, int):
-                self._offsets.settle(received)  # not a reference frontdesk wrote
+                received.settle()  # not a reference frontdesk wrote
                 continue
             references[delivery_id].append(received)
             refs.append(WorkRef(delivery_id, "", 0, channel, attempts))
@@ -508,7 +562,7 @@ class KafkaTransport:
     def _settle(self, work_ids: Iterable[str]) -> None:
         for work_id in work_ids:
             for received in self._carried.pop(work_id, ()):
-                self._offsets.settle(received)
+                received.settle()
 
     async def wait_for_events(self, max_wait_seconds: float, lanes: Collection[int]) -> None:
         urgent = frozenset(lanes) <= URGENT_LANES
@@ -528,38 +582,6 @@ class KafkaTransport:
                 waiting.cancel()
             self._arrived[urgent].clear()
             self._arrived[bulk].clear()
-
-    # -- offsets --------------------------------------------------------------------------------
-
-    async def _commit(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
-            await _pause(stopping, min(0.2, self._poll_seconds * 2))
-            try:
-                await self._commit_done()
-            except KafkaError as error:  # a rebalance: the records are read again, and refused
-                log.warning("offsets not committed", error=type(error).__name__)
-
-    async def _commit_done(self, partitions: Iterable[TopicPartition] | None = None) -> None:
-        offsets = self._offsets.committable(partitions)
-        if offsets and self._consumer is not None:
-            await self._consumer.commit(offsets)
-
-    def partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        self._offsets.assign(assigned)
-        self._paused.clear()
-        self.consuming.set()
-
-    async def partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        """Commit what is done and forget the rest: its records go to the partitions' next
-        owner, and the store refuses whatever this process had already taken."""
-        with contextlib.suppress(KafkaError):
-            await self._commit_done(revoked)
-        self._offsets.revoke(revoked)
-        gone = set(revoked)
-        for buffer in self._buffers.values():
-            kept = [received for received in buffer if received.partition not in gone]
-            buffer.clear()
-            buffer.extend(kept)
 
 
 def _header(record: ConsumerRecord[bytes, bytes], name: str) -> bytes | None:

@@ -1,5 +1,6 @@
 """What several frontdesk processes must share, kept in Redis: each provider account's rate,
-and each user's frequency caps and collapse windows (see RedisFrequencyLedger below).
+each user's frequency caps and collapse windows (see RedisFrequencyLedger below), and what the
+suppression list says of an address (see RedisSuppressionCache at the end).
 
 A token bucket in Redis, as GCRA (the generic cell rate algorithm): one key per account holds
 the theoretical arrival time of the next send, and a Lua script (atomic) reserves the next
@@ -14,14 +15,17 @@ retried) and goes back to Redis as soon as it answers again.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
+from frontdesk.core.models import SuppressionKind
 from frontdesk.logs import get_logger
 from frontdesk.pipeline.frequency import ActivitySource, Cap, FrequencyLedger
 from frontdesk.pipeline.throttle import TokenBucket, WaitingLine
@@ -279,3 +283,102 @@ class RedisFrequencyLedger:
         if self._redis_down:
             self._redis_down = False
             log.warning("redis reachable again: frequency caps shared again")
+
+
+# What the cache holds for a (channel, address) pair besides a SuppressionKind's value: that it
+# is not on the list, or that its entry just changed (an answer read before must not be kept).
+_NOT_SUPPRESSED = "not_suppressed"
+_CHANGED = "changed"
+_KINDS = frozenset(kind.value for kind in SuppressionKind)
+# A stale "not suppressed" sends to someone who asked not to be sent to, so that answer lives
+# only as long as a forget that never arrived (a crash between commit and forget, Redis out of
+# reach just then) may be tolerated: a minute. That still covers a notification's two checks,
+# orchestrating and sending, and a burst to one user. A stale "suppressed" withholds messages,
+# the safer side, and suppressed addresses are asked about again and again with nothing sent:
+# five minutes.
+_NOT_SUPPRESSED_SECONDS = 60
+_SUPPRESSED_SECONDS = 300
+# Far longer than a store read takes from its query to its remember: an answer read before
+# the change finds the marker still there, and is dropped.
+_CHANGED_SECONDS = 30
+
+
+class RedisSuppressionCache:
+    """The suppression list's answers, shared by every process, in front of the store.
+
+    The race to close: a process reads "not suppressed", another commits a suppression and
+    forgets the pair, then the first remembers its stale answer. So a forget does not delete:
+    it leaves a "changed" marker for a while, and remember only writes where nothing is (SET
+    NX): a marker, or a fresher answer, stays. A marker is unknown to lookup: the store answers.
+
+    Keys are the SHA-256 of the pair, not the address: addresses are personal data, and Redis
+    keys are what SCAN, MONITOR and the slow log show to whoever operates Redis.
+    Redis unreachable: nothing is known, nothing is kept, nothing raised.
+    """
+
+    def __init__(self, redis: Redis, *, key_prefix: str = "frontdesk:") -> None:
+        self._prefix = f"{key_prefix}suppression:"
+        self._redis = redis
+        self._redis_down = False
+
+    async def lookup(
+        self, addresses: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], SuppressionKind | None]:
+        pairs = list(addresses)
+        if not pairs:
+            return {}
+        try:
+            values = await self._redis.mget([self._key(pair) for pair in pairs])
+        except (RedisError, OSError):
+            self._unreachable()
+            return {}
+        self._reachable()
+        known: dict[tuple[str, str], SuppressionKind | None] = {}
+        for pair, value in zip(pairs, values, strict=True):
+            answer = value.decode() if isinstance(value, bytes) else value
+            if answer == _NOT_SUPPRESSED:
+                known[pair] = None
+            elif answer in _KINDS:
+                known[pair] = SuppressionKind(answer)
+        return known
+
+    async def remember(self, answers: Mapping[tuple[str, str], SuppressionKind | None]) -> None:
+        if not answers:
+            return
+        pipeline = self._redis.pipeline(transaction=False)
+        for pair, kind in answers.items():
+            if kind is None:
+                pipeline.set(self._key(pair), _NOT_SUPPRESSED, ex=_NOT_SUPPRESSED_SECONDS, nx=True)
+            else:
+                pipeline.set(self._key(pair), kind.value, ex=_SUPPRESSED_SECONDS, nx=True)
+        await self._execute(pipeline)
+
+    async def forget(self, addresses: Collection[tuple[str, str]]) -> None:
+        if not addresses:
+            return
+        pipeline = self._redis.pipeline(transaction=False)
+        for pair in addresses:
+            pipeline.set(self._key(pair), _CHANGED, ex=_CHANGED_SECONDS)
+        await self._execute(pipeline)
+
+    async def _execute(self, pipeline: Pipeline) -> None:
+        try:
+            await pipeline.execute()
+        except (RedisError, OSError):
+            self._unreachable()
+            return
+        self._reachable()
+
+    def _key(self, pair: tuple[str, str]) -> str:
+        channel, address = pair
+        return self._prefix + hashlib.sha256(f"{channel}:{address}".encode()).hexdigest()
+
+    def _unreachable(self) -> None:
+        if not self._redis_down:
+            self._redis_down = True
+            log.warning("redis unreachable: suppressions read from the store alone")
+
+    def _reachable(self) -> None:
+        if self._redis_down:
+            self._redis_down = False
+            log.warning("redis reachable again: suppressions cached again")
