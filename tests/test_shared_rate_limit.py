@@ -196,13 +196,24 @@ async def test_redis_stopped_mid_run_loses_and_duplicates_nothing(tmp_path: Path
 
             await eventually(lambda: _arrived(fake, MESSAGES // 4), timeout=30)
             subprocess.run(["redis-cli", "-u", redis_url, "shutdown", "nosave"], check=False)
+            stopped = time.monotonic()
             await eventually(lambda: _arrived(fake, MESSAGES // 2), timeout=30)
             restart()
+            restarted = time.monotonic()
             await eventually(lambda: _arrived(fake, MESSAGES), timeout=60)
             await asyncio.sleep(1)  # anything sent twice would arrive by now
 
     numbers = [message.form["To"] for message in fake.messages]
     assert len(numbers) == MESSAGES and len(set(numbers)) == MESSAGES
+    # For the reader (pytest -s), not asserted: a timed test would measure the machine.
+    arrivals = sorted(message.at for message in fake.messages)
+    for name, start, end in (
+        ("before the stop", arrivals[0], stopped),
+        ("redis stopped", stopped, restarted),
+        ("after the restart", restarted, arrivals[-1]),
+    ):
+        count = sum(1 for at in arrivals if start <= at <= end)
+        print(f"{name}: {count} SMS in {end - start:.2f} s = {count / (end - start):.0f}/s")
 
 
 async def _arrived(fake: TwilioFake, count: int) -> bool:

@@ -197,7 +197,12 @@ async def build(
     clock = clock or SystemClock()
     if run_migrations:
         await migrate(settings.database.url)
-    redis = Redis.from_url(settings.redis.url) if settings.redis.url else None
+    # Timeouts: a Redis that hangs must slow nothing for long (each caller then decides alone).
+    redis = (
+        Redis.from_url(settings.redis.url, socket_timeout=2, socket_connect_timeout=2)
+        if settings.redis.url
+        else None
+    )
     store = SqlStore.connect(
         settings.database.url,
         clock,

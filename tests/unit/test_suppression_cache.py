@@ -3,17 +3,20 @@ before a change, and without Redis knows nothing, raises nothing, names no addre
 
 from __future__ import annotations
 
+import io
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import structlog
 from redis.asyncio import Redis
-
-from frontdesk.core.models import SuppressionKind
-from frontdesk.transport.redis_state import RedisSuppressionCache
 from tests.support.client import unique
 from tests.support.databases import reachable_redis
 from tests.support.serving import free_port
+
+from frontdesk.core.models import SuppressionKind
+from frontdesk.logs import configure_logging
+from frontdesk.transport.redis_state import RedisSuppressionCache
 
 
 @pytest.fixture
@@ -22,6 +25,20 @@ async def cache() -> AsyncIterator[RedisSuppressionCache]:
     redis = Redis.from_url(await reachable_redis())
     yield RedisSuppressionCache(redis, key_prefix=unique("test") + ":")
     await redis.aclose()
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    """What the test logs, as a deployment would write it."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    saved_configuration = structlog.get_config()
+    stream = io.StringIO()
+    configure_logging("warning", stream=stream)
+    yield stream
+    root.handlers[:] = saved_handlers
+    root.setLevel(saved_level)
+    structlog.configure(**saved_configuration)
 
 
 def _email() -> tuple[str, str]:
@@ -76,9 +93,8 @@ async def test_a_fresher_answer_is_not_overwritten(cache: RedisSuppressionCache)
 
 
 async def test_without_redis_nothing_is_known_nothing_raised_and_no_address_logged(
-    caplog: pytest.LogCaptureFixture,
+    log_stream: io.StringIO,
 ) -> None:
-    caplog.set_level(logging.WARNING)
     unreachable = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.2)
     cache = RedisSuppressionCache(unreachable, key_prefix=unique("test") + ":")
     channel, address = _email()
@@ -89,6 +105,7 @@ async def test_without_redis_nothing_is_known_nothing_raised_and_no_address_logg
     again = await cache.lookup([(channel, address)])
 
     assert known == again == {}
-    assert caplog.text.count("redis unreachable") == 1
-    assert address not in caplog.text
+    logged = log_stream.getvalue()
+    assert logged.count("redis unreachable") == 1
+    assert address not in logged
     await unreachable.aclose()

@@ -36,7 +36,7 @@ class StoreBase:
         return [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]
 
     async def _suppressions_changed(self, addresses: Collection[tuple[str, str]]) -> None:
-        """Called once the change is committed: an answer the cache took before it is dropped,
-        and no process reads the old one from the cache after it."""
+        """Tell the cache, once the change is committed: what it knew of these pairs is
+        dropped, and an answer read before the change is not kept."""
         if self._suppression_cache is not None and addresses:
             await self._suppression_cache.forget(addresses)
