@@ -17,6 +17,7 @@ from tests.support.instance import (
     instance_of_its_own,
     running_instance,
 )
+from tests.support.roles import running_roles
 
 configure_logging("warning")
 
@@ -38,9 +39,16 @@ def database_url(configuration: tuple[str, dict[str, str]]) -> str:
 @pytest.fixture(scope="session")
 async def frontdesk(
     configuration: tuple[str, dict[str, str]],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[tuple[object, str]]:
-    """The instance most behavioural tests share, once per configuration."""
+    """The instance most behavioural tests share, once per configuration: in this process
+    with the embedded transport, as separate role processes with the scale-out one."""
     url, environment = configuration
+    if "FRONTDESK_TRANSPORT" in environment:
+        directory = tmp_path_factory.mktemp("roles")
+        async with running_roles(url, environment, directory) as running:
+            yield running
+        return
     async with running_instance(url, environment=environment) as running:
         yield running
 

@@ -29,7 +29,7 @@ from frontdesk.core.breaker import CircuitBreaker
 from frontdesk.core.models import Channel
 from frontdesk.core.ports import Clock, InboundHandler, Provider, RateLimiter, SystemClock
 from frontdesk.core.retry import Backoff
-from frontdesk.core.sandbox import SandboxFaults
+from frontdesk.core.sandbox import LocalSandboxFaults, SandboxFaults
 from frontdesk.core.tokens import Links
 from frontdesk.errors import ConfigError
 from frontdesk.logs import get_logger
@@ -53,6 +53,7 @@ from frontdesk.store.secret_box import SecretBox
 from frontdesk.store.sql import SqlStore
 from frontdesk.transport.embedded import EmbeddedTransport, LocalInboxFeed
 from frontdesk.transport.kafka import KafkaTransport
+from frontdesk.transport.redis_sandbox import RedisSandboxFaults
 from frontdesk.transport.redis_state import (
     RedisFrequencyLedger,
     RedisSuppressionCache,
@@ -229,7 +230,12 @@ async def build(
     else:
         transport = EmbeddedTransport(store)
     feed = LocalInboxFeed()
-    faults = SandboxFaults()
+    # With Redis, a fault switched on through any process is met by every worker process.
+    faults: SandboxFaults = (
+        RedisSandboxFaults(redis, key_prefix=settings.redis.key_prefix)
+        if redis is not None
+        else LocalSandboxFaults()
+    )
     metrics = Metrics()
     templates = TemplateCatalog(store)
     ingest = Ingest(

@@ -105,7 +105,7 @@ async def list_faults(services: ApiServices = Depends(get_services)) -> dict[str
                 "remaining": fault.remaining,
                 "retry_after_seconds": fault.retry_after_seconds,
             }
-            for channel, fault in services.faults.current().items()
+            for channel, fault in (await services.faults.current()).items()
         ]
     }
 
@@ -116,13 +116,14 @@ async def set_fault(
 ) -> dict[str, Any]:
     """Make the sandbox provider of a channel fail: ``retryable``, ``permanent`` or ``hang``,
     for the next ``times`` sends (or until removed)."""
-    services.faults.set(channel, Fault(FaultMode(body.error), body.times, body.retry_after_seconds))
+    fault = Fault(FaultMode(body.error), body.times, body.retry_after_seconds)
+    await services.faults.set(channel, fault)
     return {"channel": channel.value, "error": body.error, "remaining": body.times}
 
 
 @admin.delete("/v1/sandbox/faults/{channel}", status_code=204, tags=["sandbox"])
 async def clear_fault(channel: Channel, services: ApiServices = Depends(get_services)) -> Response:
-    services.faults.clear(channel)
+    await services.faults.clear(channel)
     return Response(status_code=204)
 
 

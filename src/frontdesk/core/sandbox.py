@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from frontdesk.core.models import Channel
 
@@ -22,23 +23,41 @@ class Fault:
     retry_after_seconds: float | None = None
 
 
-class SandboxFaults:
-    """The faults in force, per channel; ``remaining`` counts down to the fault's end."""
+class SandboxFaults(Protocol):
+    """The faults in force, per channel; ``remaining`` counts down to the fault's end. Shared
+    by every process of an installation where several send (see transport/redis_state.py)."""
+
+    async def set(self, channel: Channel, fault: Fault) -> None: ...
+
+    async def clear(self, channel: Channel) -> None: ...
+
+    async def current(self) -> dict[Channel, Fault]: ...
+
+    async def take(self, channel: Channel, sends: int) -> list[Fault | None]:
+        """The fault each of the next ``sends`` sends meets, if any, counting them against
+        ``remaining``."""
+        ...
+
+
+class LocalSandboxFaults:
+    """The faults of one process."""
 
     def __init__(self) -> None:
         self._faults: dict[Channel, Fault] = {}
 
-    def set(self, channel: Channel, fault: Fault) -> None:
+    async def set(self, channel: Channel, fault: Fault) -> None:
         self._faults[channel] = fault
 
-    def clear(self, channel: Channel) -> None:
+    async def clear(self, channel: Channel) -> None:
         self._faults.pop(channel, None)
 
-    def current(self) -> dict[Channel, Fault]:
+    async def current(self) -> dict[Channel, Fault]:
         return dict(self._faults)
 
-    def take(self, channel: Channel) -> Fault | None:
-        """The fault this send meets, if any, counting it against ``remaining``."""
+    async def take(self, channel: Channel, sends: int) -> list[Fault | None]:
+        return [self._take_one(channel) for _ in range(sends)]
+
+    def _take_one(self, channel: Channel) -> Fault | None:
         fault = self._faults.get(channel)
         if fault is None:
             return None

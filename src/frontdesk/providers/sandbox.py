@@ -47,8 +47,8 @@ class SandboxProvider:
         results: list[SendResult | Exception] = []
         recorded: list[SandboxMessage] = []
         now = self._clock.now()
-        for message in messages:
-            fault = self._faults.take(self._channel)
+        faults = await self._faults.take(self._channel, len(messages))
+        for message, fault in zip(messages, faults, strict=True):
             if fault is not None and fault.mode is FaultMode.HANG:
                 await asyncio.Event().wait()  # until the worker's timeout cancels us
             if fault is not None:
