@@ -196,3 +196,27 @@ def test_variables_outside_the_frontdesk_namespace_are_ignored() -> None:
     settings = load_settings(None, {"DATABASE_URL": "postgresql://elsewhere/db", "HOME": "/root"})
 
     assert settings.database.url == "sqlite:///./frontdesk.db"
+
+
+def test_the_example_scale_out_configuration_is_valid() -> None:
+    example = Path(__file__).parents[2] / "examples" / "scale-out.toml"
+
+    settings = load_settings(str(example), {})
+
+    assert settings.transport.is_kafka
+    assert settings.transport.bootstrap_servers == ["127.0.0.1:9092"]
+    assert settings.redis.url.startswith("redis://")
+
+
+@pytest.mark.parametrize(
+    "url", ["kafka://", "kafka://broker", "http://broker:9092", "kafka://a:9092,", "redpanda:9092"]
+)
+def test_a_transport_url_that_is_neither_embedded_nor_kafka_is_named(url: str) -> None:
+    with pytest.raises(ConfigError, match=r"transport\.url"):
+        load_settings(None, {"FRONTDESK_TRANSPORT": url})
+
+
+def test_several_kafka_brokers_are_all_bootstrap_servers() -> None:
+    settings = load_settings(None, {"FRONTDESK_TRANSPORT": "kafka://k1:9092,k2:9093"})
+
+    assert settings.transport.bootstrap_servers == ["k1:9092", "k2:9093"]
