@@ -186,3 +186,73 @@ async def test_separate_processes_on_kafka_deliver_everything_once_through_kills
         assert await _count(database, "SELECT count(*) FROM deliveries WHERE status <> 'sent'") == 0
         assert len(mailbox.message_ids) == total
         assert max(mailbox.message_ids.values()) == 1, "no email was sent twice"
+
+
+@pytest.mark.timeout(300)
+async def test_a_worker_stopped_with_sigterm_finishes_what_it_holds_and_leaves(
+    tmp_path: Path,
+) -> None:
+    async with configured("scale-out", tmp_path) as (database, settings):
+        environment = {**settings, **QUICK_TAKEOVER}
+        migration = ServerProcess(database, environment, role=["migrate"])
+        await asyncio.to_thread(migration.start)
+        assert migration.process is not None
+        assert await asyncio.to_thread(migration.process.wait, 60) == 0
+        roles = {
+            "api": ["api"],
+            "orchestrator": ["orchestrator"],
+            "leaving-worker": ["worker", "--channels", "in_app"],
+            "staying-worker": ["worker", "--channels", "in_app"],
+        }
+        processes = {
+            name: ServerProcess(database, environment, role=role, log_path=tmp_path / f"{name}.log")
+            for name, role in roles.items()
+        }
+        for process in processes.values():
+            await asyncio.to_thread(process.start)
+        leaving = processes["leaving-worker"].process
+        assert leaving is not None
+        try:
+            async with processes["api"].client() as http:
+                api = Api(http)
+                user = await api.put_user()
+                template = await api.put_template(
+                    {"channels": {"in_app": {"title": "Item {{ payload.n }}", "body": "New"}}}
+                )
+                batch = [
+                    {
+                        "user_id": user,
+                        "template": template,
+                        "event_id": unique("evt"),
+                        "payload": {"n": n},
+                    }
+                    for n in range(1_000)
+                ]
+                for start in range(0, len(batch), 500):
+                    response = await api.http.post(
+                        "/v1/notifications/batch",
+                        json={"notifications": batch[start : start + 500]},
+                    )
+                    assert response.status_code == 200, response.text
+
+                async def some_delivered() -> bool:
+                    return (await api.inbox(user, limit=1))["unread_count"] > 0
+
+                await eventually(some_delivered, timeout=60, interval=0.01)
+                leaving.terminate()  # SIGTERM
+                exit_code = await asyncio.to_thread(leaving.wait, 30)
+
+                async def all_delivered() -> bool:
+                    return (await api.inbox(user, limit=1))["unread_count"] >= len(batch)
+
+                await eventually(all_delivered, timeout=120, interval=0.2)
+                await asyncio.sleep(1)  # anything delivered twice would show now
+        finally:
+            for process in processes.values():
+                await asyncio.to_thread(process.stop)
+
+        assert exit_code == 0
+        assert await _count(database, "SELECT count(*) FROM inbox_items") == len(batch)
+        assert await _count(database, "SELECT count(*) FROM deliveries WHERE status <> 'sent'") == 0
+        log = (tmp_path / "leaving-worker.log").read_text()
+        assert '"level": "error"' not in log and "Traceback" not in log

@@ -169,6 +169,9 @@ class WorkRef:
     lane: int
     channel: Channel | None = None
     attempts: int = 0
+    # An event handed over is held until then: the mark its reference carries, which only the
+    # first taker finds (compared as written, never against another process's clock).
+    held_until: datetime | None = None
 
 
 class RelayStore(Protocol):
@@ -183,7 +186,7 @@ class RelayStore(Protocol):
     ) -> list[WorkRef]: ...
 
     async def claim_notifications_by_id(
-        self, ids: Sequence[str], lease_seconds: float, hold_seconds: float
+        self, refs: Sequence[WorkRef], lease_seconds: float
     ) -> list[Notification]: ...
 
     async def claim_deliveries_by_id(

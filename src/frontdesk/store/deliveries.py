@@ -183,14 +183,14 @@ class DeliveryRecords(StoreBase):
         )
 
     # The side of an external transport (see ports.RelayStore). Work handed over is marked with
-    # a time until which it counts as on its way: events by their lease, deliveries by when they
-    # are next due. An orchestrator's lease reaches past any such mark, so a second copy of an
-    # event's reference finds it taken.
+    # a time until which it counts as on its way: events by their lease (which their references
+    # carry), deliveries by when they are next due (their references carry the attempts).
 
     async def hand_over_events(self, limit: int, hold_seconds: float) -> list[WorkRef]:
         """Pending events not on their way already (new, or their hold or lease ran out)."""
         now = self._clock.now()
         time = self._driver.time
+        held_until = now + timedelta(seconds=hold_seconds)
         lanes = sorted(URGENT_LANES | BULK_LANES)
         async with self._engines.write() as connection:
             rows = await self._driver.fetch(
@@ -201,30 +201,43 @@ class DeliveryRecords(StoreBase):
                 " AND (lease_until IS NULL OR lease_until < ?)"
                 f" ORDER BY lane, created_at LIMIT ?{self._skip_locked}"
                 ") RETURNING id, user_id, lane",
-                (time(now + timedelta(seconds=hold_seconds)), *lanes, time(now), limit),
+                (time(held_until), *lanes, time(now), limit),
             )
-        return sorted((WorkRef(id=r[0], user_id=r[1], lane=r[2]) for r in rows), key=_by_lane)
+        return sorted(
+            (WorkRef(id=r[0], user_id=r[1], lane=r[2], held_until=held_until) for r in rows),
+            key=_by_lane,
+        )
 
     async def claim_notifications_by_id(
-        self, ids: Sequence[str], lease_seconds: float, hold_seconds: float
+        self, refs: Sequence[WorkRef], lease_seconds: float
     ) -> list[Notification]:
-        """Lease these events unless they are orchestrated or leased already."""
-        if not ids:
+        """Lease these events if they are still held by the hand-over their reference names,
+        or held by nobody (a lease that ran out)."""
+        if not refs:
             return []
         now = self._clock.now()
         time = self._driver.time
-        marks = ", ".join("?" * len(ids))
+        by_mark: dict[datetime | None, list[str]] = {}
+        for ref in refs:
+            by_mark.setdefault(ref.held_until, []).append(ref.id)
+        held, parameters = [], []
+        for mark, ids in by_mark.items():
+            held.append(f"(id IN ({', '.join('?' * len(ids))}) AND lease_until = ?)")
+            parameters += [*ids, time(mark)]
+        all_ids = [ref.id for ref in refs]
         async with self._engines.write() as connection:
             rows = await self._driver.fetch(
                 connection,
                 "UPDATE notifications SET lease_until = ? WHERE id IN ("
-                f" SELECT id FROM notifications WHERE id IN ({marks})"
-                " AND orchestrated_at IS NULL AND (lease_until IS NULL OR lease_until <= ?)"
-                f"{self._skip_locked}) RETURNING {', '.join(_NOTIFICATION_COLUMNS)}",
+                f" SELECT id FROM notifications WHERE id IN ({', '.join('?' * len(all_ids))})"
+                " AND orchestrated_at IS NULL AND (lease_until IS NULL OR lease_until < ?"
+                f" OR {' OR '.join(held)}){self._skip_locked}"
+                f") RETURNING {', '.join(_NOTIFICATION_COLUMNS)}",
                 (
-                    time(now + timedelta(seconds=hold_seconds + lease_seconds)),
-                    *ids,
-                    time(now + timedelta(seconds=hold_seconds)),
+                    time(now + timedelta(seconds=lease_seconds)),
+                    *all_ids,
+                    time(now),
+                    *parameters,
                 ),
             )
         return sorted(map(self._notification, rows), key=lambda n: n.created_at)

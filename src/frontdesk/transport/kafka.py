@@ -29,6 +29,7 @@ import contextlib
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -389,7 +390,12 @@ class KafkaTransport:
             self._send(
                 self.topics.urgent_events if ref.lane in URGENT_LANES else self.topics.events,
                 ref.user_id,
-                orjson.dumps({"notification_id": ref.id}),
+                orjson.dumps(
+                    {
+                        "notification_id": ref.id,
+                        "held_until": ref.held_until.isoformat() if ref.held_until else None,
+                    }
+                ),
                 [(RECORD_HEADER, _ACCEPTED)],
             )
             for ref in events
@@ -451,19 +457,21 @@ class KafkaTransport:
         if not taken:
             return []
         references: dict[str, list[_Received]] = defaultdict(list)
+        refs: list[WorkRef] = []
         requests: list[_Received] = []
         for received in taken:
-            if _header(received.record, RECORD_HEADER) == _ACCEPTED:
-                notification_id = _field(received.record, "notification_id")
-                if isinstance(notification_id, str):
-                    references[notification_id].append(received)
-                    continue
-            requests.append(received)
+            if _header(received.record, RECORD_HEADER) != _ACCEPTED:
+                requests.append(received)
+                continue
+            ref = _event_ref(received.record)
+            if ref is None:
+                received.settle()  # not a reference frontdesk wrote
+                continue
+            references[ref.id].append(received)
+            refs.append(ref)
         if requests:
             await self._admit_requests(requests)
-        claimed = await self._store.claim_notifications_by_id(
-            list(references), lease_seconds, self._settings.republish_seconds
-        )
+        claimed = await self._store.claim_notifications_by_id(refs, lease_seconds)
         return self._carry(references, claimed)
 
     async def _admit_requests(self, requests: list[_Received]) -> None:
@@ -589,6 +597,17 @@ def _header(record: ConsumerRecord[bytes, bytes], name: str) -> bytes | None:
         if key == name:
             return bytes(value)
     return None
+
+
+def _event_ref(record: ConsumerRecord[bytes, bytes]) -> WorkRef | None:
+    notification_id, held_until = _field(record, "notification_id"), _field(record, "held_until")
+    if not isinstance(notification_id, str) or not isinstance(held_until, str | None):
+        return None
+    try:
+        mark = datetime.fromisoformat(held_until) if held_until else None
+    except ValueError:
+        return None
+    return WorkRef(notification_id, "", 0, held_until=mark)
 
 
 def _field(record: ConsumerRecord[bytes, bytes], name: str) -> object:
