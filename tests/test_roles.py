@@ -8,12 +8,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from tests.support.client import Api, eventually, unique
-from tests.support.databases import create_postgres_database, drop_postgres_database
-from tests.support.process import ServerProcess
+from tests.support.databases import create_postgres_database, drop_postgres_database, postgres_count
+from tests.support.process import ServerProcess, migrated
 
 NOTIFICATIONS = 2_000
 # Short leases: what a killed process held is taken over within seconds.
@@ -22,6 +21,9 @@ QUICK_TAKEOVER = {
     "FRONTDESK_CHANNELS__EMAIL__LEASE_SECONDS": "3",
     "FRONTDESK_CHANNELS__IN_APP__LEASE_SECONDS": "3",
 }
+
+SENT = "SELECT count(*) FROM deliveries WHERE status = 'sent'"
+NOT_SENT = "SELECT count(*) FROM deliveries WHERE status <> 'sent'"
 
 
 @pytest.fixture
@@ -33,22 +35,11 @@ async def database() -> AsyncIterator[str]:
         await drop_postgres_database(url)
 
 
-async def _count(url: str, query: str) -> int:
-    connection = await asyncpg.connect(url)
-    try:
-        return int(await connection.fetchval(query))
-    finally:
-        await connection.close()
-
-
 @pytest.mark.timeout(300)
 async def test_separate_roles_deliver_everything_once_through_kills(
     database: str, tmp_path: Path
 ) -> None:
-    migration = ServerProcess(database, role=["migrate"])  # before the roles, once
-    await asyncio.to_thread(migration.start)
-    assert migration.process is not None
-    assert await asyncio.to_thread(migration.process.wait, 60) == 0
+    await migrated(database)
     roles = {
         "api": ServerProcess(database, QUICK_TAKEOVER, role=["api"]),
         "orchestrator 1": ServerProcess(database, QUICK_TAKEOVER, role=["orchestrator"]),
@@ -93,24 +84,20 @@ async def test_separate_roles_deliver_everything_once_through_kills(
                 assert response.status_code == 200, response.text
 
             async def sent(at_least: int) -> bool:
-                done = await _count(
-                    database, "SELECT count(*) FROM deliveries WHERE status = 'sent'"
-                )
+                done = await postgres_count(database, SENT)
                 return done >= at_least
 
             await eventually(lambda: sent(NOTIFICATIONS // 2), timeout=120, interval=0.1)
             roles["orchestrator 1"].kill()
             roles["worker 1"].kill()
-            at_the_kills = await _count(
-                database, "SELECT count(*) FROM deliveries WHERE status = 'sent'"
-            )
+            at_the_kills = await postgres_count(database, SENT)
             assert at_the_kills < 2 * NOTIFICATIONS, "the kills came after the run"
             await eventually(lambda: sent(2 * NOTIFICATIONS), timeout=180, interval=0.5)
     finally:
         for process in roles.values():
             await asyncio.to_thread(process.stop)
 
-    assert await _count(database, "SELECT count(*) FROM notifications") == NOTIFICATIONS
-    assert await _count(database, "SELECT count(*) FROM inbox_items") == NOTIFICATIONS
-    assert await _count(database, "SELECT count(*) FROM sandbox_messages") == NOTIFICATIONS
-    assert await _count(database, "SELECT count(*) FROM deliveries WHERE status <> 'sent'") == 0
+    assert await postgres_count(database, "SELECT count(*) FROM notifications") == NOTIFICATIONS
+    assert await postgres_count(database, "SELECT count(*) FROM inbox_items") == NOTIFICATIONS
+    assert await postgres_count(database, "SELECT count(*) FROM sandbox_messages") == NOTIFICATIONS
+    assert await postgres_count(database, NOT_SENT) == 0

@@ -17,7 +17,6 @@ from collections import Counter
 from email import message_from_bytes
 from pathlib import Path
 
-import asyncpg
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -26,8 +25,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from frontdesk.transport.kafka import Topics
 from tests.support.client import Api, eventually, unique
+from tests.support.databases import postgres_count
 from tests.support.instance import configured, free_port, providers_environment
-from tests.support.process import ServerProcess
+from tests.support.process import ServerProcess, migrated
 
 OVER_HTTP = 5_000
 PUBLISHED = 5_000
@@ -39,6 +39,9 @@ QUICK_TAKEOVER = {
     "FRONTDESK_CHANNELS__IN_APP__LEASE_SECONDS": "3",
     "FRONTDESK_CHANNELS__EMAIL__CONCURRENCY": "20",
 }
+
+SENT = "SELECT count(*) FROM deliveries WHERE status = 'sent'"
+NOT_SENT = "SELECT count(*) FROM deliveries WHERE status <> 'sent'"
 
 
 class Mailbox:
@@ -53,14 +56,6 @@ class Mailbox:
         with self._lock:
             self.message_ids[message_id] += 1
         return "250 OK"
-
-
-async def _count(url: str, query: str) -> int:
-    connection = await asyncpg.connect(url)
-    try:
-        return int(await connection.fetchval(query))
-    finally:
-        await connection.close()
 
 
 async def _publish(servers: str, topic: str, records: list[tuple[str, bytes]]) -> None:
@@ -95,10 +90,7 @@ async def test_separate_processes_on_kafka_deliver_everything_once_through_kills
                 },
             ),
         }
-        migration = ServerProcess(database, environment, role=["migrate"])
-        await asyncio.to_thread(migration.start)
-        assert migration.process is not None
-        assert await asyncio.to_thread(migration.process.wait, 60) == 0
+        await migrated(database, environment)
         roles = {
             "api": ["api"],
             "orchestrator-1": ["orchestrator"],
@@ -158,17 +150,13 @@ async def test_separate_processes_on_kafka_deliver_everything_once_through_kills
                 total = OVER_HTTP + PUBLISHED
 
                 async def sent(at_least: int) -> bool:
-                    done = await _count(
-                        database, "SELECT count(*) FROM deliveries WHERE status = 'sent'"
-                    )
+                    done = await postgres_count(database, SENT)
                     return done >= at_least
 
                 await eventually(lambda: sent(total // 2), timeout=300, interval=0.1)
                 processes["orchestrator-1"].kill()
                 processes["inbox-worker-1"].kill()
-                at_the_kills = await _count(
-                    database, "SELECT count(*) FROM deliveries WHERE status = 'sent'"
-                )
+                at_the_kills = await postgres_count(database, SENT)
                 assert at_the_kills < 2 * total, "the kills came after the run"
                 await eventually(lambda: sent(2 * total), timeout=300, interval=0.5)
                 await asyncio.sleep(2)  # anything sent twice would arrive now
@@ -177,13 +165,15 @@ async def test_separate_processes_on_kafka_deliver_everything_once_through_kills
                 await asyncio.to_thread(process.stop)
             smtp.stop()
 
-        assert await _count(database, "SELECT count(*) FROM notifications") == total
+        assert await postgres_count(database, "SELECT count(*) FROM notifications") == total
         assert (
-            await _count(database, "SELECT count(DISTINCT notification_id) FROM inbox_items")
+            await postgres_count(
+                database, "SELECT count(DISTINCT notification_id) FROM inbox_items"
+            )
             == total
         )
-        assert await _count(database, "SELECT count(*) FROM inbox_items") == total
-        assert await _count(database, "SELECT count(*) FROM deliveries WHERE status <> 'sent'") == 0
+        assert await postgres_count(database, "SELECT count(*) FROM inbox_items") == total
+        assert await postgres_count(database, NOT_SENT) == 0
         assert len(mailbox.message_ids) == total
         assert max(mailbox.message_ids.values()) == 1, "no email was sent twice"
 
@@ -194,10 +184,7 @@ async def test_a_worker_stopped_with_sigterm_finishes_what_it_holds_and_leaves(
 ) -> None:
     async with configured("scale-out", tmp_path) as (database, settings):
         environment = {**settings, **QUICK_TAKEOVER}
-        migration = ServerProcess(database, environment, role=["migrate"])
-        await asyncio.to_thread(migration.start)
-        assert migration.process is not None
-        assert await asyncio.to_thread(migration.process.wait, 60) == 0
+        await migrated(database, environment)
         roles = {
             "api": ["api"],
             "orchestrator": ["orchestrator"],
@@ -252,7 +239,7 @@ async def test_a_worker_stopped_with_sigterm_finishes_what_it_holds_and_leaves(
                 await asyncio.to_thread(process.stop)
 
         assert exit_code == 0
-        assert await _count(database, "SELECT count(*) FROM inbox_items") == len(batch)
-        assert await _count(database, "SELECT count(*) FROM deliveries WHERE status <> 'sent'") == 0
+        assert await postgres_count(database, "SELECT count(*) FROM inbox_items") == len(batch)
+        assert await postgres_count(database, NOT_SENT) == 0
         log = (tmp_path / "leaving-worker.log").read_text()
         assert '"level": "error"' not in log and "Traceback" not in log

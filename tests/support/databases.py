@@ -43,6 +43,15 @@ async def create_postgres_database() -> str:
     return f"{base}/{name}"
 
 
+async def postgres_count(url: str, query: str) -> int:
+    """What a ``SELECT count(*) ...`` answers on a PostgreSQL database."""
+    connection = await asyncpg.connect(url)
+    try:
+        return int(await connection.fetchval(query))
+    finally:
+        await connection.close()
+
+
 async def drop_postgres_database(url: str) -> None:
     name = url.rsplit("/", 1)[1]
     connection = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -86,3 +87,11 @@ class ServerProcess:
         return httpx.AsyncClient(
             base_url=self.base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
         )
+
+
+async def migrated(database_url: str, environment: Mapping[str, str] | None = None) -> None:
+    """``frontdesk migrate`` run to completion: before role processes, which do not migrate."""
+    migration = ServerProcess(database_url, environment, role=["migrate"])
+    await asyncio.to_thread(migration.start)
+    assert migration.process is not None
+    assert await asyncio.to_thread(migration.process.wait, 60) == 0, "frontdesk migrate failed"

@@ -13,7 +13,7 @@ import httpx
 from frontdesk.bootstrap import Frontdesk, build
 from tests.support.client import Api, eventually, unique
 from tests.support.instance import ADMIN_KEY, FAST_CHANNELS, TEST_ENVIRONMENT, test_settings
-from tests.support.process import ServerProcess
+from tests.support.process import ServerProcess, migrated
 
 
 def role_environment(extra: Mapping[str, str]) -> dict[str, str]:
@@ -33,10 +33,7 @@ async def running_roles(
     instance of this test process on the same database and settings, roles not started (for
     what tests read of the store directly), and the api's base URL."""
     variables = role_environment(environment)
-    migration = ServerProcess(database_url, variables, role=["migrate"])
-    await asyncio.to_thread(migration.start)
-    assert migration.process is not None
-    assert await asyncio.to_thread(migration.process.wait, 60) == 0
+    await migrated(database_url, variables)
     roles = {"api": ["api"], "orchestrator": ["orchestrator"], "worker": ["worker"]}
     processes = [
         ServerProcess(database_url, variables, role=role, log_path=directory / f"{name}.log")
