@@ -443,6 +443,7 @@ def _report(
     count, total = rows["notifications"], sum(rows.values())
     floor_rate = count / seconds
     table.add_row("embedded", "floor", f"{count:,}", "—", f"{floor_rate:,.0f}", "—", "—")
+    console.width = max(console.width, 110)  # a log file's 80 columns would cut the names
     console.print(table)
     each = ", ".join(f"{name} {n / count:g}" for name, n in rows.items())
     console.print(
