@@ -276,6 +276,8 @@ class KafkaTransport:
         # Claimed work by id, with the records that carried it: settled when the work is done.
         self._carried: defaultdict[str, list[_Received]] = defaultdict(list)
         self._relay_wanted = asyncio.Event()
+        self._events_wanted = False
+        self._channels_wanted: set[Channel] = set()
         self.connected = asyncio.Event()
 
     # -- running --------------------------------------------------------------------------------
@@ -373,19 +375,31 @@ class KafkaTransport:
     # -- handing work over (every process) ------------------------------------------------------
 
     async def _relay(self, stopping: asyncio.Event) -> None:
+        """Woken by this process's own work, hand over what it names; every poll, everything
+        (delayed work come due, other processes' work, work whose taker died)."""
+        events, channels = True, set(Channel)
         while not stopping.is_set():
             try:
-                full = await self.hand_over()
+                full = await self.hand_over(events, channels)
             except Exception:
                 log.exception("handing work over to kafka failed; it is handed over again later")
                 full = False
-            if not full:
-                await _wait(self._relay_wanted, self._poll_seconds)
+            if full:
+                events, channels = True, set(Channel)
+                continue
+            woken = await _wait(self._relay_wanted, self._poll_seconds)
+            if woken:
+                events, channels = self._events_wanted, set(self._channels_wanted)
+            else:
+                events, channels = True, set(Channel)
+            self._events_wanted = False
+            self._channels_wanted.clear()
 
-    async def hand_over(self) -> bool:
-        """One pass: due events and deliveries to their topics. True if there may be more."""
+    async def hand_over(self, events_due: bool, channels: Collection[Channel]) -> bool:
+        """One pass: due events (if asked) and the channels' due deliveries to their topics.
+        True if there may be more."""
         hold = self._settings.republish_seconds
-        events = await self._store.hand_over_events(self._batch_size, hold)
+        events = await self._store.hand_over_events(self._batch_size, hold) if events_due else []
         sends = [
             self._send(
                 self.topics.urgent_events if ref.lane in URGENT_LANES else self.topics.events,
@@ -401,7 +415,7 @@ class KafkaTransport:
             for ref in events
         ]
         full = len(events) == self._batch_size
-        for channel in Channel:
+        for channel in channels:
             deliveries = await self._store.hand_over_deliveries(channel, self._batch_size, hold)
             full = full or len(deliveries) == self._batch_size
             sends += [
@@ -434,9 +448,11 @@ class KafkaTransport:
         return self.connected.is_set()
 
     def events_appended(self) -> None:
+        self._events_wanted = True
         self._relay_wanted.set()
 
     def deliveries_ready(self, channels: Sequence[Channel]) -> None:
+        self._channels_wanted.update(channels)
         self._relay_wanted.set()
 
     # -- reading (orchestrators, workers) -------------------------------------------------------
@@ -502,7 +518,7 @@ class KafkaTransport:
         for received in requests:
             received.settle()
         if len(invalid) < len(requests):
-            self._relay_wanted.set()
+            self.events_appended()
 
     def _carry(
         self,
@@ -627,7 +643,11 @@ async def _pause(stopping: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stopping.wait(), seconds)
 
 
-async def _wait(event: asyncio.Event, max_wait_seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
+async def _wait(event: asyncio.Event, max_wait_seconds: float) -> bool:
+    """True if the event was set (and is now cleared), False if the wait ran out."""
+    try:
         await asyncio.wait_for(event.wait(), max_wait_seconds)
+    except TimeoutError:
+        return False
     event.clear()
+    return True
