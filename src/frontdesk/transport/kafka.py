@@ -293,6 +293,7 @@ class KafkaTransport:
                 break
             except KafkaError as error:
                 log.warning("kafka not reachable; trying again", error=type(error).__name__)
+                await self._disconnect()  # what did start, so that the next try starts afresh
                 await _pause(stopping, 1.0)
         else:
             return
@@ -370,7 +371,8 @@ class KafkaTransport:
         await asyncio.gather(*(reader.stop() for reader in readers), return_exceptions=True)
         producer, self._producer = self._producer, None
         if producer is not None:
-            await producer.stop()
+            with contextlib.suppress(KafkaError):
+                await producer.stop()
 
     # -- handing work over (every process) ------------------------------------------------------
 
