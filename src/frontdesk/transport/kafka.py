@@ -196,7 +196,9 @@ class _Reader(ConsumerRebalanceListener):  # type: ignore[misc]
                     timeout_ms=int(self._poll_seconds * 1000), max_records=_READ_AHEAD
                 )
             except KafkaError as error:
-                log.warning("reading from kafka failed; trying again", error=type(error).__name__)
+                log.warning(
+                    "reading from kafka failed; trying again", error_type=type(error).__name__
+                )
                 await _pause(stopping, self._poll_seconds)
                 continue
             for partition, records in batches.items():
@@ -227,7 +229,7 @@ class _Reader(ConsumerRebalanceListener):  # type: ignore[misc]
             try:
                 await self._commit_done()
             except KafkaError as error:  # a rebalance: the records are read again, and refused
-                log.warning("offsets not committed", error=type(error).__name__)
+                log.warning("offsets not committed", error_type=type(error).__name__)
 
     async def _commit_done(self, partitions: Iterable[TopicPartition] | None = None) -> None:
         offsets = self._offsets.committable(partitions)
@@ -292,7 +294,7 @@ class KafkaTransport:
                 await self._connect(orchestrating, channels)
                 break
             except KafkaError as error:
-                log.warning("kafka not reachable; trying again", error=type(error).__name__)
+                log.warning("kafka not reachable; trying again", error_type=type(error).__name__)
                 await self._disconnect()  # what did start, so that the next try starts afresh
                 await _pause(stopping, 1.0)
         else:
@@ -583,7 +585,7 @@ class KafkaTransport:
             try:
                 await asyncio.gather(*dead)
             except KafkaError as error:  # the store's dead-letter list has them all the same
-                log.warning("dead letters not copied to kafka", error=type(error).__name__)
+                log.warning("dead letters not copied to kafka", error_type=type(error).__name__)
 
     def _settle(self, work_ids: Iterable[str]) -> None:
         for work_id in work_ids:
