@@ -15,6 +15,11 @@ from tests.support.client import Api, eventually, unique
 from tests.support.instance import ADMIN_KEY, FAST_CHANNELS, TEST_ENVIRONMENT, test_settings
 from tests.support.process import ServerProcess, migrated
 
+# These processes live as long as the test run: polling less often than an in-process
+# instance keeps them from taking the CPU the rest of the suite needs (what they do is woken by
+# their own work and by Kafka, not found by polling).
+IDLE_POLL_SECONDS = "0.2"
+
 
 def role_environment(extra: Mapping[str, str]) -> dict[str, str]:
     """The settings of an in-process test instance (instance.py), as variables."""
@@ -22,6 +27,7 @@ def role_environment(extra: Mapping[str, str]) -> dict[str, str]:
     for channel, values in FAST_CHANNELS.items():
         for key, value in values.items():
             environment[f"FRONTDESK_CHANNELS__{channel.upper()}__{key.upper()}"] = str(value)
+    environment["FRONTDESK_PIPELINE__POLL_SECONDS"] = IDLE_POLL_SECONDS
     return {**environment, **extra}
 
 
