@@ -42,6 +42,11 @@ _REDRIVEN = "redriven from the dead-letter list"
 _IS_DEAD = text("deliveries.status = 'dead'")
 _IS_STANDBY = text("deliveries.status = 'deferred'")
 _DELIVERY_COLUMNS = tuple(column.name for column in t.deliveries.c)
+# A delivery taken by a worker: parameters, its lease and the time.
+_TAKE_FOR_SENDING = (
+    "UPDATE deliveries SET status = 'sending', attempts = attempts + 1,"
+    " lease_until = ?, updated_at = ?"
+)
 _NOTIFICATION_COLUMNS = ("id", "request", "template_version", "created_at")
 
 
@@ -64,20 +69,33 @@ class DeliveryRecords(StoreBase):
         """Lease pending events (notifications not yet orchestrated) of these lanes, most urgent
         lane first, then oldest first."""
         now = self._clock.now()
+        until = now + timedelta(seconds=lease_seconds)
+        rows = await self._lease_pending(lanes, now, until, limit, _NOTIFICATION_COLUMNS)
+        return sorted(map(self._notification, rows), key=lambda n: n.created_at)
+
+    async def _lease_pending(
+        self,
+        lanes: Collection[int],
+        now: datetime,
+        until: datetime,
+        limit: int,
+        returning: Sequence[str],
+    ) -> Sequence[Sequence[Any]]:
+        """Lease (or hold) until ``until`` the pending events of these lanes that nobody holds,
+        most urgent lane first, then oldest first."""
         time = self._driver.time
         wanted = sorted(lanes)
         async with self._engines.write() as connection:
-            rows = await self._driver.fetch(
+            return await self._driver.fetch(
                 connection,
                 "UPDATE notifications SET lease_until = ? WHERE id IN ("
                 " SELECT id FROM notifications WHERE orchestrated_at IS NULL"
                 f" AND lane IN ({', '.join('?' * len(wanted))})"
                 " AND (lease_until IS NULL OR lease_until < ?)"
                 f" ORDER BY lane, created_at LIMIT ?{self._skip_locked}"
-                f") RETURNING {', '.join(_NOTIFICATION_COLUMNS)}",
-                (time(now + timedelta(seconds=lease_seconds)), *wanted, time(now), limit),
+                f") RETURNING {', '.join(returning)}",
+                (time(until), *wanted, time(now), limit),
             )
-        return sorted(map(self._notification, rows), key=lambda n: n.created_at)
 
     @property
     def _skip_locked(self) -> str:
@@ -152,8 +170,7 @@ class DeliveryRecords(StoreBase):
                     break
                 rows = await self._driver.fetch(
                     connection,
-                    "UPDATE deliveries SET status = 'sending', attempts = attempts + 1,"
-                    f" lease_until = ?, updated_at = ? WHERE id IN ({query} LIMIT ?"
+                    f"{_TAKE_FOR_SENDING} WHERE id IN ({query} LIMIT ?"
                     f"{self._skip_locked}) RETURNING {', '.join(_DELIVERY_COLUMNS)}",
                     (lease_until, time(now), channel.value, time(now), wanted),
                 )
@@ -189,20 +206,9 @@ class DeliveryRecords(StoreBase):
     async def hand_over_events(self, limit: int, hold_seconds: float) -> list[WorkRef]:
         """Pending events not on their way already (new, or their hold or lease ran out)."""
         now = self._clock.now()
-        time = self._driver.time
         held_until = now + timedelta(seconds=hold_seconds)
-        lanes = sorted(URGENT_LANES | BULK_LANES)
-        async with self._engines.write() as connection:
-            rows = await self._driver.fetch(
-                connection,
-                "UPDATE notifications SET lease_until = ? WHERE id IN ("
-                " SELECT id FROM notifications WHERE orchestrated_at IS NULL"
-                f" AND lane IN ({', '.join('?' * len(lanes))})"
-                " AND (lease_until IS NULL OR lease_until < ?)"
-                f" ORDER BY lane, created_at LIMIT ?{self._skip_locked}"
-                ") RETURNING id, user_id, lane",
-                (time(held_until), *lanes, time(now), limit),
-            )
+        lanes = URGENT_LANES | BULK_LANES
+        rows = await self._lease_pending(lanes, now, held_until, limit, ("id", "user_id", "lane"))
         return sorted(
             (WorkRef(id=r[0], user_id=r[1], lane=r[2], held_until=held_until) for r in rows),
             key=_by_lane,
@@ -292,8 +298,7 @@ class DeliveryRecords(StoreBase):
         async with self._engines.write() as connection:
             rows = await self._driver.fetch(
                 connection,
-                "UPDATE deliveries SET status = 'sending', attempts = attempts + 1,"
-                " lease_until = ?, updated_at = ? WHERE id IN (SELECT id FROM deliveries"
+                f"{_TAKE_FOR_SENDING} WHERE id IN (SELECT id FROM deliveries"
                 f" WHERE id IN ({', '.join('?' * len(ids))}) AND channel = ?"
                 " AND status IN ('queued', 'deferred')"
                 f" AND (id || ':' || attempts) IN ({', '.join('?' * len(versions))})"

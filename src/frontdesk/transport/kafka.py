@@ -30,6 +30,7 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -48,6 +49,9 @@ log = get_logger(__name__)
 # Admits NotificationRequested records (raw values): None for each one admitted (or a duplicate
 # of one admitted before), else what is wrong with it.
 AdmitRequests = Callable[[Sequence[bytes]], Awaitable[list[str | None]]]
+
+# What a reference names: an event to orchestrate or a delivery to send.
+Work = TypeVar("Work", Notification, Delivery)
 
 RECORD_HEADER = "frontdesk-record"
 ERROR_HEADER = "frontdesk-error"
@@ -524,11 +528,7 @@ class KafkaTransport:
         if len(invalid) < len(requests):
             self.events_appended()
 
-    def _carry(
-        self,
-        references: dict[str, list[_Received]],
-        claimed: Sequence[Notification] | Sequence[Delivery],
-    ) -> list:  # type: ignore[type-arg]
+    def _carry(self, references: dict[str, list[_Received]], claimed: list[Work]) -> list[Work]:
         taken = {work.id for work in claimed}
         for work_id, records in references.items():
             if work_id in taken:
@@ -536,7 +536,7 @@ class KafkaTransport:
             else:  # done already, or someone else's: nothing for this record to do
                 for received in records:
                     received.settle()
-        return list(claimed)
+        return claimed
 
     def release(self, work_ids: Iterable[str]) -> None:
         self._settle(work_ids)
@@ -552,13 +552,12 @@ class KafkaTransport:
         references: dict[str, list[_Received]] = defaultdict(list)
         refs: list[WorkRef] = []
         for received in taken:
-            delivery_id = _field(received.record, "delivery_id")
-            attempts = _field(received.record, "attempts")
-            if not isinstance(delivery_id, str) or not isinstance(attempts, int):
+            ref = _delivery_ref(received.record, channel)
+            if ref is None:
                 received.settle()  # not a reference frontdesk wrote
                 continue
-            references[delivery_id].append(received)
-            refs.append(WorkRef(delivery_id, "", 0, channel, attempts))
+            references[ref.id].append(received)
+            refs.append(ref)
         claimed = await self._store.claim_deliveries_by_id(channel, refs, lease_seconds)
         return self._carry(references, claimed)
 
@@ -620,7 +619,8 @@ def _header(record: ConsumerRecord[bytes, bytes], name: str) -> bytes | None:
 
 
 def _event_ref(record: ConsumerRecord[bytes, bytes]) -> WorkRef | None:
-    notification_id, held_until = _field(record, "notification_id"), _field(record, "held_until")
+    fields = _fields(record)
+    notification_id, held_until = fields.get("notification_id"), fields.get("held_until")
     if not isinstance(notification_id, str) or not isinstance(held_until, str | None):
         return None
     try:
@@ -630,12 +630,21 @@ def _event_ref(record: ConsumerRecord[bytes, bytes]) -> WorkRef | None:
     return WorkRef(notification_id, "", 0, held_until=mark)
 
 
-def _field(record: ConsumerRecord[bytes, bytes], name: str) -> object:
+def _delivery_ref(record: ConsumerRecord[bytes, bytes], channel: Channel) -> WorkRef | None:
+    fields = _fields(record)
+    delivery_id, attempts = fields.get("delivery_id"), fields.get("attempts")
+    if not isinstance(delivery_id, str) or not isinstance(attempts, int):
+        return None
+    return WorkRef(delivery_id, "", 0, channel, attempts)
+
+
+def _fields(record: ConsumerRecord[bytes, bytes]) -> dict[str, object]:
+    """A reference's JSON object, parsed once; empty if it is not one."""
     try:
         value = orjson.loads(record.value or b"")
     except orjson.JSONDecodeError:
-        return None
-    return value.get(name) if isinstance(value, dict) else None
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _source(received: _Received) -> str:
