@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
+import uvloop
 from rich.console import Console
 from rich.table import Table
 
@@ -51,7 +52,10 @@ def _settings(config: str | None) -> Settings:
 def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a command's coroutine; a FrontdeskError is a clean message and exit code 2."""
     try:
-        return asyncio.run(work())
+        # uvloop: the event loop's own turns (wake-ups from the database threads, callbacks)
+        # cost half what asyncio's do, at thousands of deliveries a second.
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(work())
     except FrontdeskError as error:
         errors.print(f"[red]error:[/red] {error.detail}", highlight=False)
         for field_error in error.errors:

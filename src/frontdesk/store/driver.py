@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from operator import itemgetter
+from typing import Any, overload
 
 import orjson
 from sqlalchemy import JSON, Table
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from frontdesk.store.tables import UtcDateTime
 
 Convert = Callable[[Any], Any]
+_TIME_MEMO_SIZE = 4096
 
 
 def _same(value: Any) -> Any:
@@ -30,10 +32,8 @@ def _json_text(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def _sqlite_time(value: datetime | None) -> str | None:
+def _sqlite_text(value: datetime) -> str:
     """The text SQLAlchemy itself stores for SQLite DATETIME: naive UTC, microseconds."""
-    if value is None:
-        return None
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
@@ -43,22 +43,38 @@ class DriverStatements:
     def __init__(self, dialect: str) -> None:
         self._sqlite = dialect == "sqlite"
         self.time: Convert = self._sqlite_time if self._sqlite else _same
-        self._last_time: tuple[datetime | None, str | None] = (None, None)
-        self._inserts: dict[tuple[str, tuple[str, ...], bool], tuple[str, list[Convert]]] = {}
+        self._time_texts: dict[datetime, str] = {}
+        self._times: dict[str, datetime] = {}
+        self._inserts: dict[
+            tuple[str, tuple[str, ...], bool], tuple[str, list[tuple[int, Convert]]]
+        ] = {}
         self._texts: dict[str, str] = {}
 
     def _sqlite_time(self, value: datetime | None) -> str | None:
-        # A batch stamps most of its rows with the same instant: format it once.
-        if value is self._last_time[0]:
-            return self._last_time[1]
-        text = _sqlite_time(value)
-        self._last_time = (value, text)
+        # A batch stamps most of its rows with a few instants, and formatting one costs twenty
+        # times a look-up: each is formatted (and parsed, below) once, in a memo kept small.
+        if value is None:
+            return None
+        text = self._time_texts.get(value)
+        if text is None:
+            if len(self._time_texts) >= _TIME_MEMO_SIZE:
+                self._time_texts.clear()
+            text = self._time_texts[value] = _sqlite_text(value)
         return text
 
-    def parse_time(self, value: Any) -> datetime | None:
+    @overload
+    def parse_time(self, value: None) -> None: ...
+    @overload
+    def parse_time(self, value: str | datetime) -> datetime: ...
+    def parse_time(self, value: str | datetime | None) -> datetime | None:
         if value is None or isinstance(value, datetime):
             return value
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        parsed = self._times.get(value)
+        if parsed is None:
+            if len(self._times) >= _TIME_MEMO_SIZE:
+                self._times.clear()
+            parsed = self._times[value] = datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return parsed
 
     @staticmethod
     def parse_json(value: Any) -> Any:
@@ -87,15 +103,21 @@ class DriverStatements:
             return
         columns = tuple(rows[0])
         statement, converters = self._insert_statement(table, columns, ignore_conflicts)
-        converted = [
-            tuple(convert(row[name]) for name, convert in zip(columns, converters, strict=True))
-            for row in rows
-        ]
+        # Most columns pass as they are: take the row's values in one call and convert only
+        # the times and JSON in place.
+        values_of = itemgetter(*columns)
+        converted = []
+        for row in rows:
+            values = list(values_of(row)) if len(columns) > 1 else [values_of(row)]
+            for index, convert in converters:
+                values[index] = convert(values[index])
+            converted.append(tuple(values))
         await connection.exec_driver_sql(statement, converted)
 
     def _insert_statement(
         self, table: Table, columns: tuple[str, ...], ignore_conflicts: bool
-    ) -> tuple[str, list[Convert]]:
+    ) -> tuple[str, list[tuple[int, Convert]]]:
+        """The statement, and the columns whose values need converting, by position."""
         key = (table.name, columns, ignore_conflicts)
         cached = self._inserts.get(key)
         if cached is None:
@@ -103,7 +125,11 @@ class DriverStatements:
             text = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})"
             if ignore_conflicts:
                 text += " ON CONFLICT DO NOTHING"
-            cached = (self.sql(text), [self._converter(table, name) for name in columns])
+            converters = [
+                (index, self._converter(table, name)) for index, name in enumerate(columns)
+            ]
+            converting = [(index, convert) for index, convert in converters if convert is not _same]
+            cached = (self.sql(text), converting)
             self._inserts[key] = cached
         return cached
 
