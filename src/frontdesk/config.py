@@ -163,7 +163,7 @@ class PipelineSettings(_Section):
     poll_seconds: float = Field(0.5, gt=0)
     # Events the orchestrator takes at once: larger batches cost fewer commits, smaller ones
     # let urgent work overtake a broadcast sooner.
-    batch_size: int = Field(200, ge=1, le=5000)
+    batch_size: int = Field(500, ge=1, le=5000)
     # Orchestrating a batch takes well under a second; if its process dies, the batch's events
     # are claimed again after this long.
     event_lease_seconds: float = Field(10, gt=0)
