@@ -1,4 +1,5 @@
-"""A real SMTP server (aiosmtpd) in the test's event loop: STARTTLS and AUTH required.
+"""A real SMTP server (aiosmtpd) in the test's event loop: TLS (STARTTLS, or implicit TLS from
+the first byte) and AUTH required.
 
 It records each message it accepted, and can be told to answer the next command of a stage
 (RCPT, DATA) with a given reply, or to hang before answering DATA.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -43,11 +45,20 @@ class _Script:
 class FakeSmtpServer:
     """Accepts mail for any recipient from a client that logged in with the one account."""
 
-    def __init__(self, username: str, password: str, ca_file: Path, tls: ssl.SSLContext) -> None:
+    def __init__(
+        self,
+        username: str,
+        password: str,
+        ca_file: Path,
+        tls: ssl.SSLContext,
+        *,
+        implicit_tls: bool = False,
+    ) -> None:
         self.username = username
         self.password = password
         self.ca_file = ca_file  # what a client must trust to verify this server
         self._tls = tls
+        self._implicit_tls = implicit_tls
         self.received: list[ReceivedEmail] = []
         self.attempts: list[float] = []  # time.monotonic() of every DATA command
         self.failed_logins = 0
@@ -104,7 +115,9 @@ class FakeSmtpServer:
                 recipients=list(envelope.rcpt_tos),
                 message=parsed,
                 authenticated_as=str(session.auth_data),
-                tls=session.ssl is not None,
+                # The transport, not session.ssl: aiosmtpd sets that only after STARTTLS.
+                tls=server.transport is not None
+                and server.transport.get_extra_info("ssl_object") is not None,
                 at=time.monotonic(),
             )
         )
@@ -113,20 +126,37 @@ class FakeSmtpServer:
     def for_address(self, address: str) -> list[ReceivedEmail]:
         return [email for email in self.received if address in email.recipients]
 
+    def _session(self) -> SMTP:
+        if self._implicit_tls:
+            # The listening socket does the TLS, so the session offers no STARTTLS; aiosmtpd
+            # counts only a STARTTLS connection as encrypted, hence AUTH without its TLS check
+            # (and without its warning that AUTH could then go out in the clear: it cannot).
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+                return SMTP(
+                    self,
+                    hostname="fake-smtp.test",
+                    auth_required=True,
+                    auth_require_tls=False,
+                    authenticator=self._authenticate,
+                )
+        return SMTP(
+            self,
+            hostname="fake-smtp.test",
+            tls_context=self._tls,
+            require_starttls=True,
+            auth_required=True,
+            auth_require_tls=True,
+            authenticator=self._authenticate,
+        )
+
     async def serve(self) -> asyncio.Server:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
-            lambda: SMTP(
-                self,
-                hostname="fake-smtp.test",
-                tls_context=self._tls,
-                require_starttls=True,
-                auth_required=True,
-                auth_require_tls=True,
-                authenticator=self._authenticate,
-            ),
+            self._session,
             host="127.0.0.1",
             port=0,
+            ssl=self._tls if self._implicit_tls else None,
         )
         self.port = server.sockets[0].getsockname()[1]
         return server
@@ -134,16 +164,21 @@ class FakeSmtpServer:
 
 @asynccontextmanager
 async def fake_smtp_server(
-    directory: Path, username: str = "mailer", password: str = "smtp-password-s3cret"
+    directory: Path,
+    username: str = "mailer",
+    password: str = "smtp-password-s3cret",
+    *,
+    implicit_tls: bool = False,
 ) -> AsyncIterator[FakeSmtpServer]:
-    """A running fake, its certificate issued by a private CA written to ``directory``."""
+    """A running fake, its certificate issued by a private CA written to ``directory``.
+    ``implicit_tls``: TLS from the first byte (as on port 465) instead of STARTTLS."""
     authority = trustme.CA()
     certificate = authority.issue_cert("127.0.0.1", "localhost")
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     certificate.configure_cert(tls)
     ca_file = directory / "smtp-ca.pem"
     authority.cert_pem.write_to_path(str(ca_file))
-    fake = FakeSmtpServer(username, password, ca_file, tls)
+    fake = FakeSmtpServer(username, password, ca_file, tls, implicit_tls=implicit_tls)
     server = await fake.serve()
     try:
         yield fake

@@ -1,4 +1,5 @@
-"""Email through an SMTP server: a real aiosmtpd server requiring STARTTLS and AUTH."""
+"""Email through an SMTP server: a real aiosmtpd server requiring TLS (STARTTLS, or implicit TLS
+from the first byte) and AUTH."""
 
 from __future__ import annotations
 
@@ -53,6 +54,22 @@ async def smtp(
         yield api, fake
 
 
+@pytest.fixture(scope="module")
+async def smtp_over_implicit_tls(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[tuple[Api, FakeSmtpServer]]:
+    directory = tmp_path_factory.mktemp("smtps")
+    async with (
+        fake_smtp_server(directory, implicit_tls=True) as fake,
+        instance_of_its_own(
+            "sqlite",
+            directory,
+            environment=providers_environment("email", smtp_table(fake, tls="tls")),
+        ) as (api, _),
+    ):
+        yield api, fake
+
+
 async def send_order_shipped(api: Api, template: dict[str, Any] = ORDER_SHIPPED) -> tuple[str, str]:
     address = f"{unique('zoe')}@example.com"
     user_id = await api.put_user(email=address, name="Zoë")
@@ -78,6 +95,25 @@ async def test_email_goes_out_over_starttls_with_auth_and_is_recorded_as_sent(
     assert received.mail_from == "noreply@shop.example"
     assert received.message["Subject"] == "Votre commande A-17 est expédiée ✓"
     assert received.message["From"] == SENDER
+    assert received.message["Message-ID"] == f"<{email['id']}@shop.example>"
+    assert email.get("provider_message_id") == received.message["Message-ID"]
+
+
+async def test_email_goes_out_over_implicit_tls_with_auth_and_is_recorded_as_sent(
+    smtp_over_implicit_tls: tuple[Api, FakeSmtpServer],
+) -> None:
+    api, fake = smtp_over_implicit_tls
+
+    notification_id, address = await send_order_shipped(api)
+
+    (email,) = (await api.settled(notification_id))["deliveries"]
+    assert email["status"] == "sent"
+    assert email["provider"] == "relay"
+    (received,) = fake.for_address(address)
+    assert received.tls
+    assert received.authenticated_as.endswith(" mailer")
+    assert received.mail_from == "noreply@shop.example"
+    assert received.message["Subject"] == "Votre commande A-17 est expédiée ✓"
     assert received.message["Message-ID"] == f"<{email['id']}@shop.example>"
     assert email.get("provider_message_id") == received.message["Message-ID"]
 
@@ -198,4 +234,26 @@ async def test_unreachable_and_misconfigured_servers_fail_over_without_showing_t
     assert fake.failed_logins > 0  # aiosmtplib tries each mechanism it shares with the server
     for shown in (str(email), audit.text, caplog.text):
         assert wrong_password not in shown
+        assert fake.password not in shown
+
+
+async def test_implicit_tls_server_with_an_untrusted_certificate_fails_without_showing_the_password(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with fake_smtp_server(tmp_path, implicit_tls=True) as fake:
+        untrusted = smtp_table(fake, tls="tls")
+        del untrusted["ca_file"]  # the system's authorities only: the fake's private CA is not one
+        chain = providers_environment("email", untrusted)
+        async with instance_of_its_own("sqlite", tmp_path, environment=chain) as (api, _):
+            notification_id, address = await send_order_shipped(api)
+
+            (email,) = (await api.settled(notification_id))["deliveries"]
+            audit = await api.http.get(f"/v1/notifications/{notification_id}/audit")
+
+    assert email["status"] == "dead"  # retried like any unreachable server, then dead-lettered
+    assert "TLS certificate is not trusted" in email["reason"]
+    assert fake.for_address(address) == []
+    assert fake.failed_logins == 0  # the handshake failed before the password could be sent
+    for shown in (str(email), audit.text, caplog.text):
         assert fake.password not in shown

@@ -74,10 +74,8 @@ class SmtpProvider:
                 )
         except aiosmtplib.SMTPException as error:
             raise _classified(error) from None
-        except OSError as error:  # a TLS handshake or certificate check that failed
-            raise ProviderUnavailable(
-                f"could not reach the SMTP server: {type(error).__name__}"
-            ) from None
+        except OSError as error:  # a TLS handshake or certificate check after STARTTLS
+            raise _unreachable(error) from None
         return SendResult(provider=self.name, provider_message_id=email["Message-ID"])
 
 
@@ -100,12 +98,27 @@ def _classified(error: aiosmtplib.SMTPException) -> Exception:
         return RetryableError("the SMTP server stopped answering")
     if isinstance(error, aiosmtplib.SMTPResponseException):
         return _reply_error(error.code, error.message)
+    if isinstance(error, aiosmtplib.SMTPConnectError) and isinstance(error.__cause__, ssl.SSLError):
+        # With implicit TLS the handshake is part of connecting, and aiosmtplib wraps its
+        # failure: say what failed, as after STARTTLS.
+        return _unreachable(error.__cause__)
     if isinstance(error, aiosmtplib.SMTPConnectError):
         return ProviderUnavailable("could not connect to the SMTP server")
     if isinstance(error, aiosmtplib.SMTPServerDisconnected):
         # It may have hung up after taking the message: try again later, not elsewhere now.
         return RetryableError("the SMTP server closed the connection")
     return ProviderUnavailable(f"SMTP session failed: {type(error).__name__}")
+
+
+def _unreachable(error: OSError) -> ProviderUnavailable:
+    """Our error for a connection that failed below SMTP, in a TLS handshake most often."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        # OpenSSL's words ("unable to get local issuer certificate", "certificate has
+        # expired") tell the operator whether ca_file is missing or the server is at fault.
+        return ProviderUnavailable(
+            f"the SMTP server's TLS certificate is not trusted: {error.verify_message}"
+        )
+    return ProviderUnavailable(f"could not reach the SMTP server: {type(error).__name__}")
 
 
 def _refused_recipient(refused: aiosmtplib.SMTPRecipientRefused) -> Exception:
