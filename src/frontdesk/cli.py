@@ -1,4 +1,4 @@
-"""The command line: serve, the single roles, migrate, keys, send, dlq, bench."""
+"""The command line: serve, the single roles, migrate, keys, send, templates, dlq, bench."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 import uvloop
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from frontdesk.bootstrap import (
     DELIVERING_CHANNELS,
@@ -22,7 +22,7 @@ from frontdesk.bootstrap import (
     ensure_admin_key,
 )
 from frontdesk.config import Settings, load_settings
-from frontdesk.core.models import Channel, NotificationRequest
+from frontdesk.core.models import Category, Channel, NotificationRequest, TemplateVersion
 from frontdesk.errors import FrontdeskError
 from frontdesk.logs import configure_logging
 from frontdesk.pipeline.replay import Replay, ReplayReport
@@ -30,12 +30,15 @@ from frontdesk.store.engine import migrate as migrate_schema
 
 app = typer.Typer(help="frontdesk: multi-channel notifications.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+templates_app = typer.Typer(help="Templates.", no_args_is_help=True)
 dlq_app = typer.Typer(help="The dead-letter list.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(templates_app, name="templates")
 app.add_typer(dlq_app, name="dlq")
 console = Console()
 T = TypeVar("T")
 errors = Console(stderr=True)
+_TEMPLATES_PAGE = 200
 
 ConfigOption = Annotated[
     str | None,
@@ -230,6 +233,44 @@ def send(
         return {"id": result.notification_id, "status": "accepted", "duplicate": result.duplicate}
 
     console.print_json(json.dumps(_run(lambda: _with_instance(settings, work))))
+
+
+@templates_app.command("list")
+def templates_list(
+    category: Annotated[
+        Category | None, typer.Option(help="Only templates whose latest version is in it")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Show the latest version of every template, by template id."""
+    settings = _settings(config)
+
+    async def work(instance: Frontdesk) -> list[TemplateVersion]:
+        found: list[TemplateVersion] = []
+        while True:
+            page = await instance.store.list_latest_templates(
+                category.value if category else None,
+                found[-1].template_id if found else None,
+                _TEMPLATES_PAGE,
+            )
+            found.extend(page)
+            if len(page) < _TEMPLATES_PAGE:
+                return found
+
+    found = _run(lambda: _with_instance(settings, work))
+    # Folded, not cut short, in a narrow terminal: an id is copied into the next command.
+    template_column = Column("template", overflow="fold")
+    table = Table(template_column, "latest version", "category", "channels", "updated")
+    for template in found:
+        table.add_row(
+            template.template_id,
+            str(template.version),
+            template.category.value,
+            ", ".join(template.body["channels"]),
+            template.created_at.isoformat(),
+        )
+    console.print(table)
+    console.print(f"{len(found)} templates")
 
 
 @dlq_app.command("list")

@@ -1,26 +1,59 @@
-"""Templates: versioned, compiled on upload, previewable."""
+"""Templates: versioned, compiled on upload, listed, previewable."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from frontdesk.api.auth import ADMIN, require
 from frontdesk.api.schemas import Id, PreviewIn, TemplateIn
 from frontdesk.api.services import ApiServices, get_services
-from frontdesk.api.views import template_view
-from frontdesk.core.models import Category, User
+from frontdesk.api.views import rfc3339, template_view
+from frontdesk.core.models import Category, TemplateVersion, User
 from frontdesk.core.rendering import RenderFailed, compile_template
 from frontdesk.errors import FieldError, InvalidInput
 
 router = APIRouter(
     prefix="/v1/templates", tags=["templates"], dependencies=[Depends(require(ADMIN))]
 )
+
+
+@router.get("")
+async def list_templates(
+    category: Category | None = None,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="The previous page's next_cursor")
+    ] = None,
+    limit: int = Query(50, ge=1, le=200),
+    services: ApiServices = Depends(get_services),
+) -> dict[str, Any]:
+    """The latest version of every template, by template id; follow ``next_cursor``.
+    ``category`` keeps the templates whose latest version is in it."""
+    found = await services.store.list_latest_templates(
+        category.value if category else None, cursor, limit
+    )
+    return {
+        "items": [template_summary(template) for template in found],
+        "next_cursor": found[-1].template_id if len(found) == limit else None,
+    }
+
+
+def template_summary(template: TemplateVersion) -> dict[str, Any]:
+    """A template as a list shows it: what it is, not its content (GET /v1/templates/{id})."""
+    return {
+        "template_id": template.template_id,
+        "version": template.version,
+        "etag": template.etag,
+        "category": template.category.value,
+        "channels": list(template.body["channels"]),
+        "locales": list(template.body["locales"]),
+        "created_at": rfc3339(template.created_at),
+    }
 
 
 @router.put("/{template_id}", status_code=201)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 
 from frontdesk.core.models import TemplateVersion
 from frontdesk.errors import NotFound
@@ -66,3 +66,31 @@ class TemplateRecords(StoreBase):
         async with self._engines.reader.connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
         return {row["template_id"]: template_from_row(row) for row in rows}
+
+    async def list_latest_templates(
+        self, category: str | None, after_template_id: str | None, limit: int
+    ) -> list[TemplateVersion]:
+        """The latest version of each template whose id sorts after ``after_template_id`` (of
+        every template without one), in template id order. ``category`` is matched against the
+        latest version only: it is the category the template's notifications are sent under."""
+        latest = t.templates
+        newer = t.templates.alias("newer")
+        # "No newer version exists" rather than a GROUP BY: both databases then walk the primary
+        # key in template order and stop after ``limit`` rows, instead of first grouping every
+        # version of every template.
+        later_versions = [
+            newer.c.template_id == latest.c.template_id,
+            newer.c.version > latest.c.version,
+        ]
+        query = select(latest).order_by(latest.c.template_id).limit(limit)
+        if category is not None:
+            query = query.where(latest.c.category == category)
+        if after_template_id:
+            query = query.where(latest.c.template_id > after_template_id)
+            # Implied by the join, but PostgreSQL does not carry a range across it: without
+            # this, its merge anti-join reads every version before the cursor on each page.
+            later_versions.append(newer.c.template_id > after_template_id)
+        query = query.where(~exists().where(*later_versions))
+        async with self._engines.reader.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [template_from_row(row) for row in rows]

@@ -1,5 +1,6 @@
-"""The console's templates: a template's versions, one version's content, and a live preview of
-the latest version per channel and locale (a plain form GET: it works without JavaScript)."""
+"""The console's templates: every template, a page at a time; a template's versions, one
+version's content, and a live preview of the latest version per channel and locale (plain links
+and form GETs: it works without JavaScript)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from frontdesk.api.pages.console_session import (
     page_context,
 )
 from frontdesk.api.pages.rendering import templates
-from frontdesk.api.routes_templates import preview_template
+from frontdesk.api.routes_templates import preview_template, template_summary
 from frontdesk.api.schemas import PreviewIn
 from frontdesk.api.services import ApiServices, get_services
 from frontdesk.api.views import template_view
@@ -25,6 +26,8 @@ from frontdesk.core.models import TemplateVersion
 from frontdesk.errors import FrontdeskError, NotFound
 
 router = APIRouter(route_class=ConsoleRoute)
+
+PAGE = 50
 
 
 @router.get("/console/templates", response_class=HTMLResponse)
@@ -35,6 +38,7 @@ async def templates_page(
     locale: str = "",
     user_id: str = "",
     payload: str = "{}",
+    cursor: str = "",
     session: OperatorSession = Depends(operator),
     services: ApiServices = Depends(get_services),
 ) -> HTMLResponse:
@@ -51,6 +55,9 @@ async def templates_page(
         shown=None,
         preview=None,
         problem=None,
+        cursor=cursor,
+        listed=[],
+        next_cursor=None,
     )
     if template_id:
         try:
@@ -65,6 +72,10 @@ async def templates_page(
             context["preview"], context["problem"] = await _preview(
                 services, template_id, locale, user_id, payload
             )
+    else:
+        found = await services.store.list_latest_templates(None, cursor or None, PAGE)
+        context["listed"] = [template_summary(template) for template in found]
+        context["next_cursor"] = found[-1].template_id if len(found) == PAGE else None
     return templates.TemplateResponse(request, "console/templates.html", context)
 
 
