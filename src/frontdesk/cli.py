@@ -8,6 +8,7 @@ import signal
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -15,6 +16,7 @@ import uvloop
 from rich.console import Console
 from rich.table import Column, Table
 
+from frontdesk.api.template_folder import read_template_folder
 from frontdesk.bootstrap import (
     DELIVERING_CHANNELS,
     Frontdesk,
@@ -233,6 +235,63 @@ def send(
         return {"id": result.notification_id, "status": "accepted", "duplicate": result.duplicate}
 
     console.print_json(json.dumps(_run(lambda: _with_instance(settings, work))))
+
+
+@templates_app.command("push")
+def templates_push(
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, file_okay=False, help="A folder of <template id>.toml or .json files"
+        ),
+    ],
+    check: Annotated[
+        bool, typer.Option("--check", help="Check every file, store nothing (for CI)")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Upload every template in a folder: each file holds what PUT /v1/templates/{id} takes.
+
+    Every file is checked first; if any is wrong, each problem is named and nothing is stored.
+    A template whose latest version has the same content is left as it is (no new version)."""
+    try:
+        files = read_template_folder(directory)
+    except FrontdeskError as error:
+        errors.print(f"[red]error:[/red] nothing stored; in {directory}:", highlight=False)
+        for problem in error.errors:
+            errors.print(f"  {problem.field}: {problem.message}", highlight=False)
+        raise typer.Exit(2) from None
+    if check:
+        console.print(f"{len(files)} templates checked, none stored (--check)")
+        return
+    settings = _settings(config)
+
+    async def work(instance: Frontdesk) -> list[tuple[TemplateVersion, bool]]:
+        """Each template's latest version after the push, and whether the push made it."""
+        latest = await instance.store.latest_template_versions([f.template_id for f in files])
+        pushed = []
+        for file in files:
+            current = latest.get(file.template_id)
+            if current is not None and file.version.same_as(current):
+                pushed.append((current, False))
+                continue
+            stored = await instance.store.add_template_version(
+                file.template_id,
+                file.version.category.value,
+                file.version.body,
+                file.version.content_hash,
+            )
+            pushed.append((stored, True))
+        return pushed
+
+    pushed = _run(lambda: _with_instance(settings, work))
+    table = Table(Column("template", overflow="fold"), "result")
+    for template, is_new in pushed:
+        result = "stored as version" if is_new else "unchanged, still version"
+        table.add_row(template.template_id, f"{result} {template.version}")
+    console.print(table)
+    stored = sum(is_new for _, is_new in pushed)
+    console.print(f"{stored} stored, {len(pushed) - stored} unchanged")
 
 
 @templates_app.command("list")

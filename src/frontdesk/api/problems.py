@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -51,11 +51,11 @@ def validation_error(errors: Sequence[Any]) -> FrontdeskError:
         detail = next(e for e in errors if e.get("type") == "json_invalid")
         message = detail.get("ctx", {}).get("error", "invalid JSON")
         return MalformedRequest(f"the request body is not valid JSON: {message}")
-    fields = [FieldError(field_path(e["loc"]), _message(e)) for e in errors]
+    fields = [FieldError(field_path(e["loc"]), validation_message(e)) for e in errors]
     return InvalidInput("; ".join(f"{f.field}: {f.message}" for f in fields), fields)
 
 
-def _message(error: dict[str, Any]) -> str:
+def validation_message(error: Mapping[str, Any]) -> str:
     if error.get("type") == "extra_forbidden":
         return "unknown field"
     if error.get("type") == "missing":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -62,6 +62,26 @@ async def put_template(
 ) -> dict[str, Any]:
     """Store a new version. Every field is compiled first: one that does not compile is a 422
     naming the field and line, and nothing is stored."""
+    version = new_version(body)
+    template = await services.store.add_template_version(
+        template_id, version.category.value, version.body, version.content_hash
+    )
+    services.templates.forget_latest(template_id)
+    return {"template_id": template_id, "version": template.version, "etag": template.etag}
+
+
+class NewVersion(NamedTuple):
+    category: Category
+    body: dict[str, Any]  # as stored
+    content_hash: str
+
+    def same_as(self, template: TemplateVersion) -> bool:
+        return template.category is self.category and template.body == self.body
+
+
+def new_version(body: TemplateIn) -> NewVersion:
+    """A template version ready to store, every field compiled; raises InvalidInput naming the
+    field (and line) of what does not compile or is not allowed."""
     stored_body = body.checked_body()
     compiled = compile_template(stored_body)
     if (
@@ -76,11 +96,7 @@ async def put_template(
     content_hash = hashlib.sha256(
         orjson.dumps([body.category.value, stored_body], option=orjson.OPT_SORT_KEYS)
     ).hexdigest()
-    template = await services.store.add_template_version(
-        template_id, body.category.value, stored_body, content_hash
-    )
-    services.templates.forget_latest(template_id)
-    return {"template_id": template_id, "version": template.version, "etag": template.etag}
+    return NewVersion(body.category, stored_body, content_hash)
 
 
 @router.get("/{template_id}")
