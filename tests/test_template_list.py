@@ -3,14 +3,12 @@ category; through the API and the command line."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.cli import frontdesk_cli
 from tests.support.client import Api, unique
 
 WELCOME: dict[str, Any] = {
@@ -139,22 +137,7 @@ async def test_listing_needs_an_admin_key(base_url: str, frontdesk: tuple[Any, s
 
 
 async def _cli(database_url: str, *arguments: str) -> tuple[int, str, str]:
-    # The server shares this event loop, so the CLI must not block it.
-    cli = await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "frontdesk", "templates", "list", *arguments],
-        env={
-            **os.environ,
-            "FRONTDESK_DATABASE_URL": database_url,
-            "FRONTDESK_LOG_LEVEL": "error",
-            # Wide enough that each template is one line of the table.
-            "COLUMNS": "200",
-        },
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(cli.communicate(), 60)
-    assert cli.returncode is not None
-    return cli.returncode, stdout.decode(), stderr.decode()
+    return await frontdesk_cli(database_url, "templates", "list", *arguments)
 
 
 def _rows(table: str) -> dict[str, list[str]]:

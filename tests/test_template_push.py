@@ -4,12 +4,10 @@ nothing; unchanged templates keep their version."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 
+from tests.support.cli import frontdesk_cli
 from tests.support.client import Api, unique
 
 RECEIPT_TOML = """
@@ -39,21 +37,7 @@ NEWSLETTER = {
 
 
 async def _push(database_url: str, directory: Path, *options: str) -> tuple[int, str, str]:
-    # The server shares this event loop, so the CLI must not block it.
-    cli = await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "frontdesk", "templates", "push", str(directory), *options],
-        env={
-            **os.environ,
-            "FRONTDESK_DATABASE_URL": database_url,
-            "FRONTDESK_LOG_LEVEL": "error",
-            "COLUMNS": "200",
-        },
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(cli.communicate(), 60)
-    assert cli.returncode is not None
-    return cli.returncode, stdout.decode(), stderr.decode()
+    return await frontdesk_cli(database_url, "templates", "push", str(directory), *options)
 
 
 def _folder(directory: Path, files: dict[str, str]) -> Path:

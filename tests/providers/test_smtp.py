@@ -82,8 +82,16 @@ async def send_order_shipped(api: Api, template: dict[str, Any] = ORDER_SHIPPED)
 async def test_email_goes_out_over_starttls_with_auth_and_is_recorded_as_sent(
     smtp: tuple[Api, FakeSmtpServer],
 ) -> None:
-    api, fake = smtp
+    await _sent_over_tls_with_auth(*smtp)
 
+
+async def test_email_goes_out_over_implicit_tls_with_auth_and_is_recorded_as_sent(
+    smtp_over_implicit_tls: tuple[Api, FakeSmtpServer],
+) -> None:
+    await _sent_over_tls_with_auth(*smtp_over_implicit_tls)
+
+
+async def _sent_over_tls_with_auth(api: Api, fake: FakeSmtpServer) -> None:
     notification_id, address = await send_order_shipped(api)
 
     (email,) = (await api.settled(notification_id))["deliveries"]
@@ -95,25 +103,6 @@ async def test_email_goes_out_over_starttls_with_auth_and_is_recorded_as_sent(
     assert received.mail_from == "noreply@shop.example"
     assert received.message["Subject"] == "Votre commande A-17 est expédiée ✓"
     assert received.message["From"] == SENDER
-    assert received.message["Message-ID"] == f"<{email['id']}@shop.example>"
-    assert email.get("provider_message_id") == received.message["Message-ID"]
-
-
-async def test_email_goes_out_over_implicit_tls_with_auth_and_is_recorded_as_sent(
-    smtp_over_implicit_tls: tuple[Api, FakeSmtpServer],
-) -> None:
-    api, fake = smtp_over_implicit_tls
-
-    notification_id, address = await send_order_shipped(api)
-
-    (email,) = (await api.settled(notification_id))["deliveries"]
-    assert email["status"] == "sent"
-    assert email["provider"] == "relay"
-    (received,) = fake.for_address(address)
-    assert received.tls
-    assert received.authenticated_as.endswith(" mailer")
-    assert received.mail_from == "noreply@shop.example"
-    assert received.message["Subject"] == "Votre commande A-17 est expédiée ✓"
     assert received.message["Message-ID"] == f"<{email['id']}@shop.example>"
     assert email.get("provider_message_id") == received.message["Message-ID"]
 
