@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -92,6 +93,16 @@ async def test_user_token_reads_its_own_inbox(api: Api, anonymous: httpx.AsyncCl
 
     assert response.status_code == 200, response.text
     assert [item["body"] for item in response.json()["items"]] == [f"Hello {user_id}"]
+
+
+async def test_user_token_expiry_is_rfc3339_utc_to_the_millisecond(api: Api) -> None:
+    user_id = await api.put_user()
+
+    response = await api.http.post(f"/v1/users/{user_id}/inbox-token")
+
+    assert response.status_code == 200, response.text
+    expires_at = response.json()["expires_at"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", expires_at), expires_at
 
 
 async def test_user_token_cannot_read_another_users_inbox(

@@ -9,14 +9,77 @@ from typing import Any
 import pytest
 
 from frontdesk.bootstrap import build
+from frontdesk.config import load_settings
 from frontdesk.errors import ConfigError
+from tests.providers.support import fcm_service_account
 from tests.support.databases import sqlite_url
 from tests.support.instance import providers_environment
 from tests.support.instance import test_settings as settings_for
 
+# CONTRACT.md's example configuration, word for word: where a new installation starts from.
+CONTRACT_EXAMPLE = """
+[database]
+url = "sqlite:///./frontdesk.db"        # or "postgresql://user@host/db"
 
-async def _start_with(tmp_path: Path, channel: str, table: dict[str, Any]) -> str:
-    settings = settings_for(sqlite_url(tmp_path), providers_environment(channel, table))
+[transport]
+url = "embedded"                        # or "kafka://host:9092"
+
+[redis]
+url = ""                                # optional: "redis://127.0.0.1:6379/0"
+
+[dedupe]
+window_hours = 48
+
+[categories.marketing]                  # per category: caps per user and channel
+frequency_cap = { count = 3, per_seconds = 86400 }
+
+[server]
+public_url = "http://127.0.0.1:8080"    # base of links in messages (unsubscribe, preferences)
+
+[channels.sms]                          # one table per channel, all optional
+max_attempts = 8
+concurrency = 50
+quiet_hours = true                      # sms and push default true
+
+[[providers.email]]                     # ordered: primary first, then failover
+name = "primary"
+type = "smtp"                           # smtp | ses | postmark | sandbox
+host = "127.0.0.1"
+port = 2525
+from = "Shop <noreply@shop.example>"
+rate_per_second = 14
+burst = 28
+
+[[providers.email]]
+name = "backup"
+type = "postmark"
+server_token = "${POSTMARK_TOKEN}"
+base_url = "https://api.postmarkapp.com"
+
+[[providers.sms]]
+type = "twilio"                         # base_url defaults to Twilio's own
+account_sid = "AC..."
+auth_token = "${TWILIO_AUTH_TOKEN}"
+from = "+15005550006"
+base_url = "https://api.twilio.com"
+
+[[providers.push]]
+type = "fcm"                            # fcm | apns | webpush | sandbox
+project_id = "my-project"
+service_account_file = "fcm.json"
+base_url = "https://fcm.googleapis.com"
+token_url = "https://oauth2.googleapis.com/token"
+
+[webhooks]
+allow_networks = []                     # CIDRs exempt from SSRF blocking
+timeout_seconds = 15
+retry_schedule_seconds = [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
+rotation_overlap_seconds = 86400
+"""
+
+
+async def _start_with(tmp_path: Path, channel: str, *tables: dict[str, Any]) -> str:
+    settings = settings_for(sqlite_url(tmp_path), providers_environment(channel, *tables))
     with pytest.raises(ConfigError) as refused:
         await build(settings)
     return str(refused.value)
@@ -68,3 +131,34 @@ async def test_two_accounts_of_one_provider_type_are_refused_naming_the_callback
         await build(settings)
 
     assert "/v1/inbound/twilio/sms" in str(refused.value)
+
+
+async def test_the_contracts_example_configuration_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the example's database and fcm.json are relative paths
+    fcm_service_account(tmp_path)[1].rename("fcm.json")
+    Path("frontdesk.toml").write_text(CONTRACT_EXAMPLE, encoding="utf-8")
+    settings = load_settings(
+        "frontdesk.toml", {"POSTMARK_TOKEN": "pm-token", "TWILIO_AUTH_TOKEN": "twilio-token"}
+    )
+
+    instance = await build(settings)
+    await instance.stop()
+
+    assert [provider.name for provider in instance.providers] == [
+        "primary",
+        "backup",
+        "twilio",
+        "fcm",
+    ]
+
+
+async def test_a_failover_email_provider_is_refused_when_no_provider_names_a_sender(
+    tmp_path: Path,
+) -> None:
+    message = await _start_with(
+        tmp_path, "email", {"type": "sandbox"}, {"type": "postmark", "server_token": "pm-token"}
+    )
+
+    assert "providers.email[1].from" in message

@@ -6,14 +6,14 @@ to rehearse a provider outage; nothing inside frontdesk is mocked.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from tests.support.cli import frontdesk_cli
 from tests.support.client import Api, eventually, unique
+from tests.support.databases import sqlite_url
 
 EMAIL_ONLY = {"channels": {"email": {"subject": "Hello {{ user.name }}", "html": "<p>Hi</p>"}}}
 
@@ -116,17 +116,10 @@ async def test_redrive_through_the_cli_delivers_once_the_fault_is_gone(
     assert (await api.settled(notification_id))["deliveries"][0]["status"] == "dead"
     await api.http.delete("/v1/sandbox/faults/email")
 
-    # The server shares this event loop, so the CLI must not block it.
-    cli = await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "frontdesk", "dlq", "redrive", "--channel", "email"],
-        env={**os.environ, "FRONTDESK_DATABASE_URL": database_url, "FRONTDESK_LOG_LEVEL": "error"},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(cli.communicate(), 60)
+    code, stdout, stderr = await frontdesk_cli(database_url, "dlq", "redrive", "--channel", "email")
 
-    assert cli.returncode == 0, stderr.decode()
-    assert "redriven:" in stdout.decode()
+    assert code == 0, stderr
+    assert "redriven:" in stdout
     (email,) = (await api.settled(notification_id))["deliveries"]
     assert email["status"] == "sent"
 
@@ -134,3 +127,16 @@ async def test_redrive_through_the_cli_delivers_once_the_fault_is_gone(
         return len(await api.sandbox(channel="email", to=address)) == 1
 
     await eventually(sent_once)
+
+
+@pytest.mark.parametrize("command", ["list", "redrive"])
+async def test_the_dead_letter_commands_refuse_an_unknown_channel_naming_the_valid_ones(
+    command: str, tmp_path: Path
+) -> None:
+    code, stdout, stderr = await frontdesk_cli(
+        sqlite_url(tmp_path), "dlq", command, "--channel", "bogus"
+    )
+
+    assert code == 2
+    assert "--channel: 'bogus' is not one of email, sms, push, in_app, webhook" in stderr
+    assert stdout == ""

@@ -132,6 +132,24 @@ async def test_an_event_arrives_signed_to_the_standard_webhooks_specification(
     assert attempt["status_code"] == 200 and attempt["latency_ms"] >= 0
 
 
+async def test_the_payload_timestamp_is_rfc3339_utc_to_the_millisecond(
+    clocked_webhooks: Webhooks,
+) -> None:
+    hooks, clock = clocked_webhooks, clocked_webhooks.clock
+    assert clock is not None
+    sent_at = clock.now().replace(microsecond=123456)
+    clock.set(sent_at)
+    user_id = await hooks.api.put_user()
+    await hooks.endpoint(user_id)
+    template = await hooks.api.put_template(SHIPPED)
+
+    await hooks.ship(user_id, template)
+
+    (request,) = await eventually(lambda: _arrived(hooks.receiver, 1))
+    expected = sent_at.strftime("%Y-%m-%dT%H:%M:%S.123Z")
+    assert orjson.loads(request.body)["timestamp"] == expected
+
+
 async def test_an_event_no_endpoint_takes_is_skipped_saying_why(webhooks: Webhooks) -> None:
     user_id = await webhooks.api.put_user()
     await webhooks.endpoint(user_id, event_types=["invoice.paid"])

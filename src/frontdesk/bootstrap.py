@@ -247,7 +247,7 @@ async def build(
     )
     published = PublishedRequests(ingest, clock)
     caps = {
-        name: Cap(category.frequency_cap.count, category.frequency_cap.per_seconds)
+        name.value: Cap(category.frequency_cap.count, category.frequency_cap.per_seconds)
         for name, category in settings.categories.items()
         if category.frequency_cap is not None
     }

@@ -339,8 +339,9 @@ def dlq_list(
 ) -> None:
     """Show dead deliveries."""
     settings = _settings(config)
+    wanted = _channel(channel) if channel is not None else None
     rows = _run(
-        lambda: _with_instance(settings, lambda i: i.store.list_dead_letters(channel, None, 1000))
+        lambda: _with_instance(settings, lambda i: i.store.list_dead_letters(wanted, None, 1000))
     )
     table = Table("delivery", "notification", "channel", "attempts", "last error", "updated")
     for row in rows:
@@ -364,11 +365,12 @@ def dlq_redrive(
 ) -> None:
     """Put dead deliveries back in their queue; a running server sends them."""
     settings = _settings(config)
+    wanted = _channel(channel) if channel is not None else None
 
     async def work(instance: Frontdesk) -> int:
         fresh = {c: settings.channel(c).max_attempts for c in Channel}
         redriven = await instance.store.redrive(
-            fresh_attempts=fresh, delivery_id=delivery, channel=channel
+            fresh_attempts=fresh, delivery_id=delivery, channel=wanted
         )
         return len(redriven)
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator
 
-from frontdesk.core.models import Channel
+from frontdesk.core.models import Category, Channel
 from frontdesk.errors import ConfigError
 
 _KAFKA_URL = re.compile(r"kafka://[A-Za-z0-9.\-\[\]:]+:\d{1,5}(,[A-Za-z0-9.\-\[\]:]+:\d{1,5})*")
@@ -180,7 +180,7 @@ class Settings(_Section):
     transport: TransportSettings = TransportSettings()
     redis: RedisSettings = RedisSettings()
     dedupe: DedupeSettings = DedupeSettings()
-    categories: dict[str, CategorySettings] = {}
+    categories: dict[Category, CategorySettings] = {}
     server: ServerSettings = ServerSettings()
     auth: AuthSettings = AuthSettings()
     channels: dict[Channel, ChannelSettings] = {}
@@ -188,6 +188,33 @@ class Settings(_Section):
     webhooks: WebhookSettings = WebhookSettings()
     pipeline: PipelineSettings = PipelineSettings()
     logging: LoggingSettings = LoggingSettings()
+
+    @field_validator("providers")
+    @classmethod
+    def _email_failover_sends_as_the_primary(
+        cls, providers: dict[Channel, list[ProviderSettings]]
+    ) -> dict[Channel, list[ProviderSettings]]:
+        """A failover email provider without ``from`` sends as the first provider of the channel
+        that names one: recipients see one sender whichever provider delivered. Only email: an
+        address may be verified with several services, but a phone number belongs to one
+        account."""
+        chain = providers.get(Channel.EMAIL, [])
+        senders = [entry.options()["from"] for entry in chain if "from" in entry.options()]
+        if not senders:
+            return providers  # each provider that needs a sender says so at start
+        primary, *failover = chain
+        return {
+            **providers,
+            Channel.EMAIL: [
+                primary,
+                *(
+                    entry
+                    if "from" in entry.options()
+                    else entry.model_copy(update={"from": senders[0]})
+                    for entry in failover
+                ),
+            ],
+        }
 
     def channel(self, channel: Channel) -> ChannelSettings:
         return self.channels.get(channel) or ChannelSettings()
@@ -249,7 +276,9 @@ def load_settings(
         return Settings.model_validate(resolved)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+            # pydantic marks a mapping's refused key with a "[key]" step after it: the key
+            # itself is the culprit (categories.marketng), so the path ends there.
+            f"{'.'.join(str(part) for part in item['loc'] if part != '[key]')}: {item['msg']}"
             for item in error.errors()
         )
         source = f" (in {path} or FRONTDESK_* variables)" if path else ""

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from frontdesk.config import load_settings
-from frontdesk.core.models import Channel
+from frontdesk.core.models import Category, Channel
 from frontdesk.errors import ConfigError
 
 
@@ -220,3 +220,74 @@ def test_several_kafka_brokers_are_all_bootstrap_servers() -> None:
     settings = load_settings(None, {"FRONTDESK_TRANSPORT": "kafka://k1:9092,k2:9093"})
 
     assert settings.transport.bootstrap_servers == ["k1:9092", "k2:9093"]
+
+
+def test_a_category_that_is_not_one_of_the_known_ones_is_named(tmp_path: Path) -> None:
+    path = config_file(
+        tmp_path, "[categories.marketng]\nfrequency_cap = { count = 3, per_seconds = 86400 }\n"
+    )
+
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path, {})
+
+    assert "categories.marketng:" in str(refused.value)
+    assert "'transactional' or 'marketing'" in str(refused.value)
+
+
+def test_a_known_category_takes_its_frequency_cap() -> None:
+    settings = load_settings(
+        None,
+        {"FRONTDESK_CATEGORIES__MARKETING__FREQUENCY_CAP": "{ count = 3, per_seconds = 86400 }"},
+    )
+
+    cap = settings.categories[Category.MARKETING].frequency_cap
+    assert cap is not None
+    assert (cap.count, cap.per_seconds) == (3, 86400)
+
+
+def test_a_failover_email_provider_without_from_sends_as_the_first_that_names_one(
+    tmp_path: Path,
+) -> None:
+    path = config_file(
+        tmp_path,
+        """
+        [[providers.email]]
+        type = "sandbox"
+
+        [[providers.email]]
+        type = "smtp"
+        host = "127.0.0.1"
+        from = "Shop <noreply@shop.example>"
+
+        [[providers.email]]
+        type = "postmark"
+        server_token = "pm-token"
+        """,
+    )
+
+    settings = load_settings(path, {})
+
+    senders = [entry.options().get("from") for entry in settings.providers[Channel.EMAIL]]
+    assert senders == [None, "Shop <noreply@shop.example>", "Shop <noreply@shop.example>"]
+
+
+def test_a_failover_email_provider_that_names_its_own_sender_keeps_it(tmp_path: Path) -> None:
+    path = config_file(
+        tmp_path,
+        """
+        [[providers.email]]
+        type = "smtp"
+        host = "127.0.0.1"
+        from = "Shop <noreply@shop.example>"
+
+        [[providers.email]]
+        type = "postmark"
+        server_token = "pm-token"
+        from = "Shop Support <support@shop.example>"
+        """,
+    )
+
+    settings = load_settings(path, {})
+
+    backup = settings.providers[Channel.EMAIL][1]
+    assert backup.options()["from"] == "Shop Support <support@shop.example>"

@@ -9,6 +9,7 @@ from datetime import timedelta
 from fastapi import Depends, Request
 
 from frontdesk.api.services import ApiServices, get_services
+from frontdesk.core.times import rfc3339
 from frontdesk.core.tokens import InvalidToken, sign_token, verify_token
 from frontdesk.errors import Forbidden, Unauthenticated
 
@@ -53,7 +54,7 @@ def issue_user_token(services: ApiServices, user_id: str) -> tuple[str, str]:
         seconds=services.settings.auth.user_token_ttl_seconds
     )
     token = sign_token(services.token_secret, _INBOX_PURPOSE, user_id, expires_at)
-    return _USER_TOKEN_PREFIX + token, expires_at.isoformat().replace("+00:00", "Z")
+    return _USER_TOKEN_PREFIX + token, rfc3339(expires_at)
 
 
 async def authenticate(

@@ -35,6 +35,7 @@ from frontdesk.core.ports import (
 )
 from frontdesk.core.retry import PermanentError
 from frontdesk.core.signatures import signature_headers
+from frontdesk.core.times import rfc3339
 from frontdesk.ids import Prefix, new_id
 from frontdesk.logs import get_logger
 from frontdesk.pipeline.throttle import TokenBucket
@@ -92,7 +93,7 @@ class WebhookFanOut:
         body = orjson.dumps(
             {
                 "type": event_type,
-                "timestamp": self._clock.now().isoformat(),
+                "timestamp": rfc3339(self._clock.now()),
                 "data": {} if data is None else data,
             }
         )
