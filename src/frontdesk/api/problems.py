@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from frontdesk.errors import FieldError, FrontdeskError, InvalidInput, MalformedRequest, RateLimited
@@ -19,14 +20,59 @@ PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "https://frontdesk.dev/problems/"
 
 
+class ProblemFieldError(BaseModel):
+    field: str = Field(description="The offending input as a dotted path, e.g. payload.order_id")
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document: the body of every 4xx and 5xx answer."""
+
+    type: str = Field(description="A URI naming the kind of problem")
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemFieldError] = Field(description="Each offending input; may be empty")
+
+
 def problem_body(error: FrontdeskError) -> dict[str, Any]:
-    return {
-        "type": _TYPE_BASE + error.type_slug,
-        "title": error.title,
-        "status": error.status,
-        "detail": error.detail,
-        "errors": [{"field": e.field, "message": e.message} for e in error.errors],
-    }
+    return Problem(
+        type=_TYPE_BASE + error.type_slug,
+        title=error.title,
+        status=error.status,
+        detail=error.detail,
+        errors=[ProblemFieldError(field=e.field, message=e.message) for e in error.errors],
+    ).model_dump()
+
+
+OpenApiResponses = dict[int | str, dict[str, Any]]
+
+# The schema is among the document's components because the batch results embed it
+# (views.BatchResults); FastAPI would describe a ``model`` response as application/json.
+_PROBLEM_SCHEMA = {"$ref": f"#/components/schemas/{Problem.__name__}"}
+
+
+def problem(description: str) -> dict[str, Any]:
+    """An OpenAPI response (for ``responses=``) whose body is a problem document."""
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}}}
+
+
+AUTHENTICATION_PROBLEMS: OpenApiResponses = {
+    401: problem("Missing or invalid credentials"),
+    403: problem("The credentials do not allow this call"),
+}
+# Declared on every operation with parameters: it also stands in for FastAPI's default 422,
+# whose body ({"detail": [...]}) frontdesk never sends.
+INPUT_PROBLEMS: OpenApiResponses = {
+    422: problem("Invalid input: each offending field is named in errors"),
+}
+BODY_PROBLEMS: OpenApiResponses = {
+    400: problem("The body is not valid JSON"),
+    413: problem("The body is over the limit (server.max_body_bytes)"),
+    **INPUT_PROBLEMS,
+}
+NOT_FOUND: OpenApiResponses = {404: problem("Not found")}
+UNEXPECTED: OpenApiResponses = {500: problem("An unexpected error; the server log has more")}
 
 
 def problem_response(error: FrontdeskError) -> JSONResponse:

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from frontdesk.api.problems import BODY_PROBLEMS, NOT_FOUND, problem
 from frontdesk.api.services import ApiServices, get_services
 from frontdesk.core.ports import InboundRequest
 from frontdesk.errors import MalformedRequest, NotFound
@@ -20,7 +21,16 @@ router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
 _FORM = "application/x-www-form-urlencoded"
 
 
-@router.post("/{path:path}")
+@router.post(
+    "/{path:path}",
+    # The answer is whatever the provider expects back (TwiML for Twilio, say), if anything.
+    response_class=Response,
+    responses={
+        **BODY_PROBLEMS,
+        403: problem("The provider's signature does not match; nothing changed"),
+        **NOT_FOUND,
+    },
+)
 async def receive(
     path: str, request: Request, services: ApiServices = Depends(get_services)
 ) -> Response:

@@ -12,8 +12,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from frontdesk.api.auth import require_inbox_access
+from frontdesk.api.problems import AUTHENTICATION_PROBLEMS, INPUT_PROBLEMS, NOT_FOUND
 from frontdesk.api.services import ApiServices, get_services
-from frontdesk.api.views import inbox_item_view
+from frontdesk.api.views import InboxItemView, InboxPage, inbox_item_view
 from frontdesk.core.models import Actor
 from frontdesk.ids import Prefix, has_prefix
 
@@ -21,6 +22,7 @@ router = APIRouter(
     prefix="/v1/users/{user_id}/inbox",
     tags=["inbox"],
     dependencies=[Depends(require_inbox_access)],
+    responses={**AUTHENTICATION_PROBLEMS, **INPUT_PROBLEMS},
 )
 # Other processes (separate workers) write inbox items too; they are picked up at this pace.
 _POLL_SECONDS = 2.0
@@ -29,7 +31,7 @@ _KEEPALIVE_SECONDS = 15.0
 _BEFORE_FIRST_ITEM = f"{Prefix.INBOX_ITEM}_0"
 
 
-@router.get("")
+@router.get("", response_model=InboxPage)
 async def list_inbox(
     user_id: str,
     status: str = Query("all", pattern="^(unread|read|archived|all)$"),
@@ -52,7 +54,7 @@ async def read_all(user_id: str, services: ApiServices = Depends(get_services)) 
     return {"read": len(items), "unread_count": await services.store.unread_count(user_id)}
 
 
-@router.post("/{item_id}/read")
+@router.post("/{item_id}/read", response_model=InboxItemView, responses=NOT_FOUND)
 async def read_item(
     user_id: str, item_id: str, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:
@@ -63,7 +65,7 @@ async def read_item(
     return inbox_item_view(item)
 
 
-@router.post("/{item_id}/archive")
+@router.post("/{item_id}/archive", response_model=InboxItemView, responses=NOT_FOUND)
 async def archive_item(
     user_id: str, item_id: str, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:
@@ -74,7 +76,11 @@ async def archive_item(
     return inbox_item_view(item)
 
 
-@router.get("/stream")
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
 async def stream_inbox(
     user_id: str, request: Request, services: ApiServices = Depends(get_services)
 ) -> StreamingResponse:

@@ -10,18 +10,58 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from frontdesk.api.auth import ADMIN, INGEST, require
-from frontdesk.api.problems import problem_body, validation_error
+from frontdesk.api.problems import (
+    AUTHENTICATION_PROBLEMS,
+    BODY_PROBLEMS,
+    INPUT_PROBLEMS,
+    NOT_FOUND,
+    problem,
+    problem_body,
+    validation_error,
+)
 from frontdesk.api.schemas import BatchIn, NotificationIn
 from frontdesk.api.services import ApiServices, get_services
-from frontdesk.api.views import audit_view, notification_view
+from frontdesk.api.views import (
+    AuditEntries,
+    AuditPage,
+    BatchResults,
+    NotificationAccepted,
+    NotificationView,
+    audit_view,
+    notification_view,
+)
 from frontdesk.errors import FrontdeskError, InvalidInput, TooLarge
 from frontdesk.pipeline.ingest import IngestResult
 
-router = APIRouter(tags=["notifications"])
+ingest = APIRouter(
+    tags=["notifications"],
+    dependencies=[Depends(require(INGEST))],
+    responses={**AUTHENTICATION_PROBLEMS, **BODY_PROBLEMS},
+)
+admin = APIRouter(
+    tags=["notifications"],
+    dependencies=[Depends(require(ADMIN))],
+    responses={**AUTHENTICATION_PROBLEMS, **INPUT_PROBLEMS},
+)
 MAX_BATCH = 1000
 
 
-@router.post("/v1/notifications", dependencies=[Depends(require(INGEST))])
+@ingest.post(
+    "/v1/notifications",
+    status_code=202,
+    response_model=NotificationAccepted,
+    response_description="Accepted: the notification is durably stored",
+    responses={
+        200: {
+            "model": NotificationAccepted,
+            "description": "A repeat of the same user, template and event_id within the dedupe "
+            "window: the original's id, with duplicate true",
+        },
+        409: problem(
+            "The same user, template and event_id as an earlier notification, with another payload"
+        ),
+    },
+)
 async def send_notification(
     body: NotificationIn, services: ApiServices = Depends(get_services)
 ) -> JSONResponse:
@@ -40,7 +80,13 @@ async def send_notification(
     return JSONResponse(_accepted(result), status_code=200 if result.duplicate else 202)
 
 
-@router.post("/v1/notifications/batch", dependencies=[Depends(require(INGEST))])
+@ingest.post(
+    "/v1/notifications/batch",
+    response_model=BatchResults,
+    responses={
+        413: problem(f"Over {MAX_BATCH} notifications, or a body over the limit: none is accepted")
+    },
+)
 async def send_batch(
     body: BatchIn, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:
@@ -81,14 +127,18 @@ async def send_batch(
     return {"results": results}
 
 
-@router.get("/v1/notifications/{notification_id}", dependencies=[Depends(require(ADMIN))])
+@admin.get(
+    "/v1/notifications/{notification_id}", response_model=NotificationView, responses=NOT_FOUND
+)
 async def get_notification(
     notification_id: str, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:
     return notification_view(await services.store.get_notification(notification_id))
 
 
-@router.get("/v1/notifications/{notification_id}/audit", dependencies=[Depends(require(ADMIN))])
+@admin.get(
+    "/v1/notifications/{notification_id}/audit", response_model=AuditEntries, responses=NOT_FOUND
+)
 async def notification_audit(
     notification_id: str, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:
@@ -97,7 +147,7 @@ async def notification_audit(
     return {"items": [audit_view(entry) for entry in entries]}
 
 
-@router.get("/v1/audit", dependencies=[Depends(require(ADMIN))])
+@admin.get("/v1/audit", response_model=AuditPage)
 async def search_audit(
     user_id: str | None = None,
     since: datetime | None = None,

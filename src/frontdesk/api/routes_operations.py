@@ -5,20 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import PlainTextResponse
 
 from frontdesk.api.auth import ADMIN, require
+from frontdesk.api.problems import (
+    AUTHENTICATION_PROBLEMS,
+    BODY_PROBLEMS,
+    INPUT_PROBLEMS,
+    NOT_FOUND,
+    problem,
+)
 from frontdesk.api.schemas import FaultIn, RedriveFilterIn
 from frontdesk.api.services import ApiServices, get_services
-from frontdesk.api.views import delivery_view, rfc3339
+from frontdesk.api.views import SandboxMessages, delivery_view, rfc3339
 from frontdesk.core.models import Channel
 from frontdesk.core.sandbox import Fault, FaultMode
 from frontdesk.errors import Unavailable
 
-admin = APIRouter(dependencies=[Depends(require(ADMIN))])
+# 422 is declared route by route: GET /v1/sandbox/faults takes no input to refuse.
+admin = APIRouter(dependencies=[Depends(require(ADMIN))], responses=AUTHENTICATION_PROBLEMS)
 public = APIRouter(tags=["operations"])
 
 
-@admin.get("/v1/dead-letters", tags=["dead letters"])
+@admin.get("/v1/dead-letters", tags=["dead letters"], responses=INPUT_PROBLEMS)
 async def list_dead_letters(
     channel: Channel | None = None,
     cursor: str | None = None,
@@ -39,7 +48,7 @@ async def list_dead_letters(
     }
 
 
-@admin.post("/v1/dead-letters/redrive", tags=["dead letters"])
+@admin.post("/v1/dead-letters/redrive", tags=["dead letters"], responses=BODY_PROBLEMS)
 async def redrive_matching(
     body: RedriveFilterIn, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:
@@ -53,7 +62,15 @@ async def redrive_matching(
     return {"redriven": len(redriven), "delivery_ids": [d.id for d in redriven]}
 
 
-@admin.post("/v1/dead-letters/{delivery_id}/redrive", tags=["dead letters"])
+@admin.post(
+    "/v1/dead-letters/{delivery_id}/redrive",
+    tags=["dead letters"],
+    responses={
+        **INPUT_PROBLEMS,
+        **NOT_FOUND,
+        409: problem("The delivery is not dead (not in the dead-letter queue)"),
+    },
+)
 async def redrive_one(
     delivery_id: str, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:
@@ -64,7 +81,12 @@ async def redrive_one(
     return {"redriven": 1, "delivery_ids": [delivery.id]}
 
 
-@admin.get("/v1/sandbox/messages", tags=["sandbox"])
+@admin.get(
+    "/v1/sandbox/messages",
+    tags=["sandbox"],
+    response_model=SandboxMessages,
+    responses=INPUT_PROBLEMS,
+)
 async def sandbox_messages(
     channel: Channel | None = None,
     to: str | None = None,
@@ -110,7 +132,7 @@ async def list_faults(services: ApiServices = Depends(get_services)) -> dict[str
     }
 
 
-@admin.put("/v1/sandbox/faults/{channel}", tags=["sandbox"])
+@admin.put("/v1/sandbox/faults/{channel}", tags=["sandbox"], responses=BODY_PROBLEMS)
 async def set_fault(
     channel: Channel, body: FaultIn, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:
@@ -121,7 +143,9 @@ async def set_fault(
     return {"channel": channel.value, "error": body.error, "remaining": body.times}
 
 
-@admin.delete("/v1/sandbox/faults/{channel}", status_code=204, tags=["sandbox"])
+@admin.delete(
+    "/v1/sandbox/faults/{channel}", status_code=204, tags=["sandbox"], responses=INPUT_PROBLEMS
+)
 async def clear_fault(channel: Channel, services: ApiServices = Depends(get_services)) -> Response:
     await services.faults.clear(channel)
     return Response(status_code=204)
@@ -132,7 +156,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@public.get("/readyz")
+@public.get("/readyz", responses={503: problem("The store or the transport is not reachable")})
 async def readyz(services: ApiServices = Depends(get_services)) -> dict[str, str]:
     try:
         await services.store.ping()
@@ -144,6 +168,6 @@ async def readyz(services: ApiServices = Depends(get_services)) -> dict[str, str
     return {"status": "ready", "store": services.store.dialect, "transport": transport}
 
 
-@public.get("/metrics")
+@public.get("/metrics", response_class=PlainTextResponse)
 async def metrics(services: ApiServices = Depends(get_services)) -> Response:
     return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")

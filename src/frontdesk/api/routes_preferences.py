@@ -10,6 +10,13 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import HTMLResponse
 
 from frontdesk.api.auth import ADMIN, Principal, require, require_inbox_access
+from frontdesk.api.problems import (
+    AUTHENTICATION_PROBLEMS,
+    BODY_PROBLEMS,
+    INPUT_PROBLEMS,
+    NOT_FOUND,
+    problem,
+)
 from frontdesk.api.schemas import PreferencesIn, SuppressionIn
 from frontdesk.api.services import ApiServices, get_services
 from frontdesk.api.views import rfc3339
@@ -17,25 +24,32 @@ from frontdesk.core.models import Actor, AuditType, Channel, Preferences
 from frontdesk.core.tokens import InvalidToken
 from frontdesk.errors import Forbidden, InvalidInput, NotFound
 
-preferences = APIRouter(prefix="/v1/users/{user_id}/preferences", tags=["preferences"])
+preferences = APIRouter(
+    prefix="/v1/users/{user_id}/preferences",
+    tags=["preferences"],
+    dependencies=[Depends(require_inbox_access)],
+    responses={**AUTHENTICATION_PROBLEMS, **INPUT_PROBLEMS, **NOT_FOUND},
+)
 suppressions = APIRouter(
-    prefix="/v1/suppressions", tags=["suppressions"], dependencies=[Depends(require(ADMIN))]
+    prefix="/v1/suppressions",
+    tags=["suppressions"],
+    dependencies=[Depends(require(ADMIN))],
+    responses={**AUTHENTICATION_PROBLEMS, **INPUT_PROBLEMS},
 )
 
 
 @preferences.get("")
 async def get_preferences(
-    user_id: str,
-    _: Principal = Depends(require_inbox_access),
-    services: ApiServices = Depends(get_services),
+    user_id: str, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:
     return (await services.store.get_preferences(user_id)).to_json()
 
 
-@preferences.put("")
+@preferences.put("", responses=BODY_PROBLEMS)
 async def put_preferences(
     user_id: str,
     body: PreferencesIn,
+    # The router's own check, answered from the request's dependency cache.
     principal: Principal = Depends(require_inbox_access),
     services: ApiServices = Depends(get_services),
 ) -> dict[str, Any]:
@@ -57,7 +71,7 @@ async def put_preferences(
     return (await services.store.put_preferences(user_id, change, actor)).to_json()
 
 
-@suppressions.put("/{channel}/{address:path}")
+@suppressions.put("/{channel}/{address:path}", responses=BODY_PROBLEMS)
 async def suppress(
     channel: Channel,
     address: str,
@@ -71,7 +85,7 @@ async def suppress(
     return _suppression_view(await services.store.put_suppression(channel.value, address, reason))
 
 
-@suppressions.delete("/{channel}/{address:path}", status_code=204)
+@suppressions.delete("/{channel}/{address:path}", status_code=204, responses=NOT_FOUND)
 async def unsuppress(
     channel: Channel, address: str, services: ApiServices = Depends(get_services)
 ) -> Response:
@@ -110,10 +124,17 @@ def _suppression_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-unsubscribe = APIRouter(prefix="/v1/unsubscribe", tags=["compliance"])
+unsubscribe = APIRouter(
+    prefix="/v1/unsubscribe",
+    tags=["compliance"],
+    responses={
+        403: problem("The link is forged, altered or expired; nothing changed"),
+        **INPUT_PROBLEMS,
+    },
+)
 
 
-@unsubscribe.post("")
+@unsubscribe.post("", responses=NOT_FOUND)
 async def one_click_unsubscribe(
     token: str, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:

@@ -11,15 +11,19 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from frontdesk.api.auth import ADMIN, require
+from frontdesk.api.problems import AUTHENTICATION_PROBLEMS, BODY_PROBLEMS, INPUT_PROBLEMS, NOT_FOUND
 from frontdesk.api.schemas import Id, PreviewIn, TemplateIn
 from frontdesk.api.services import ApiServices, get_services
-from frontdesk.api.views import rfc3339, template_view
+from frontdesk.api.views import TemplateVersionCreated, rfc3339, template_view
 from frontdesk.core.models import Category, TemplateVersion, User
 from frontdesk.core.rendering import RenderFailed, compile_template
 from frontdesk.errors import FieldError, InvalidInput
 
 router = APIRouter(
-    prefix="/v1/templates", tags=["templates"], dependencies=[Depends(require(ADMIN))]
+    prefix="/v1/templates",
+    tags=["templates"],
+    dependencies=[Depends(require(ADMIN))],
+    responses={**AUTHENTICATION_PROBLEMS, **INPUT_PROBLEMS},
 )
 
 
@@ -56,7 +60,12 @@ def template_summary(template: TemplateVersion) -> dict[str, Any]:
     }
 
 
-@router.put("/{template_id}", status_code=201)
+@router.put(
+    "/{template_id}",
+    status_code=201,
+    response_model=TemplateVersionCreated,
+    responses=BODY_PROBLEMS,
+)
 async def put_template(
     template_id: Id, body: TemplateIn, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:
@@ -99,7 +108,13 @@ def new_version(body: TemplateIn) -> NewVersion:
     return NewVersion(body.category, stored_body, content_hash)
 
 
-@router.get("/{template_id}")
+@router.get(
+    "/{template_id}",
+    responses={
+        304: {"description": "Not modified: If-None-Match holds the latest version's ETag"},
+        **NOT_FOUND,
+    },
+)
 async def get_template(
     template_id: Id, request: Request, services: ApiServices = Depends(get_services)
 ) -> Response:
@@ -110,7 +125,7 @@ async def get_template(
     return JSONResponse(template_view(template), headers={"ETag": template.etag})
 
 
-@router.get("/{template_id}/versions/{version}")
+@router.get("/{template_id}/versions/{version}", responses=NOT_FOUND)
 async def get_template_version(
     template_id: Id, version: int, services: ApiServices = Depends(get_services)
 ) -> Response:
@@ -118,7 +133,7 @@ async def get_template_version(
     return JSONResponse(template_view(template), headers={"ETag": template.etag})
 
 
-@router.post("/{template_id}/preview")
+@router.post("/{template_id}/preview", responses={**BODY_PROBLEMS, **NOT_FOUND})
 async def preview_template(
     template_id: Id, body: PreviewIn, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:

@@ -7,15 +7,20 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from frontdesk.api.auth import ADMIN, require
+from frontdesk.api.problems import AUTHENTICATION_PROBLEMS, BODY_PROBLEMS, INPUT_PROBLEMS, NOT_FOUND
 from frontdesk.api.schemas import Id, SubscribersIn
 from frontdesk.api.services import ApiServices, get_services
 from frontdesk.api.views import rfc3339
 from frontdesk.errors import InvalidInput
 
-router = APIRouter(tags=["topics"], dependencies=[Depends(require(ADMIN))])
+router = APIRouter(
+    tags=["topics"],
+    dependencies=[Depends(require(ADMIN))],
+    responses={**AUTHENTICATION_PROBLEMS, **INPUT_PROBLEMS},
+)
 
 
-@router.put("/v1/topics/{topic}/subscribers")
+@router.put("/v1/topics/{topic}/subscribers", responses=BODY_PROBLEMS)
 async def subscribe(
     topic: Id, body: SubscribersIn, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:
@@ -31,7 +36,7 @@ async def subscribe(
     return {"topic": topic, "subscribers": await services.store.count_subscribers(topic)}
 
 
-@router.delete("/v1/topics/{topic}/subscribers")
+@router.delete("/v1/topics/{topic}/subscribers", responses=BODY_PROBLEMS)
 async def unsubscribe_from_topic(
     topic: Id, body: SubscribersIn, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:
@@ -50,7 +55,7 @@ async def count_subscribers(
     return {"topic": topic, "subscribers": await services.store.count_subscribers(topic)}
 
 
-@router.get("/v1/broadcasts/{broadcast_id}")
+@router.get("/v1/broadcasts/{broadcast_id}", responses=NOT_FOUND)
 async def get_broadcast(
     broadcast_id: str, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:

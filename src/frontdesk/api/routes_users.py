@@ -7,16 +7,29 @@ from typing import Any
 from fastapi import APIRouter, Depends, Response
 
 from frontdesk.api.auth import ADMIN, issue_user_token, require
+from frontdesk.api.problems import AUTHENTICATION_PROBLEMS, BODY_PROBLEMS, INPUT_PROBLEMS, NOT_FOUND
 from frontdesk.api.schemas import DeviceIn, Id, UserIn
 from frontdesk.api.services import ApiServices, get_services
-from frontdesk.api.views import audit_view, inbox_item_view, rfc3339, user_view
+from frontdesk.api.views import (
+    InboxToken,
+    UserView,
+    audit_view,
+    inbox_item_view,
+    rfc3339,
+    user_view,
+)
 from frontdesk.core.rules import addresses
 from frontdesk.errors import NotFound
 
-router = APIRouter(prefix="/v1/users", tags=["users"], dependencies=[Depends(require(ADMIN))])
+router = APIRouter(
+    prefix="/v1/users",
+    tags=["users"],
+    dependencies=[Depends(require(ADMIN))],
+    responses={**AUTHENTICATION_PROBLEMS, **INPUT_PROBLEMS},
+)
 
 
-@router.put("/{user_id}")
+@router.put("/{user_id}", response_model=UserView, responses=BODY_PROBLEMS)
 async def put_user(
     user_id: Id, body: UserIn, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:
@@ -25,19 +38,19 @@ async def put_user(
     return user_view(stored)
 
 
-@router.get("/{user_id}")
+@router.get("/{user_id}", response_model=UserView, responses=NOT_FOUND)
 async def get_user(user_id: Id, services: ApiServices = Depends(get_services)) -> dict[str, Any]:
     return user_view(await services.store.get_user_record(user_id))
 
 
-@router.delete("/{user_id}", status_code=204)
+@router.delete("/{user_id}", status_code=204, responses=NOT_FOUND)
 async def erase_user(user_id: Id, services: ApiServices = Depends(get_services)) -> Response:
     """Erase personal data: contact points, devices, inbox; the audit stays, pseudonymised."""
     await services.store.erase_user(user_id)
     return Response(status_code=204)
 
 
-@router.get("/{user_id}/export")
+@router.get("/{user_id}/export", responses=NOT_FOUND)
 async def export_user(user_id: Id, services: ApiServices = Depends(get_services)) -> dict[str, Any]:
     """Everything held about the user."""
     user = user_view(await services.store.get_user_record(user_id))
@@ -77,7 +90,7 @@ async def export_user(user_id: Id, services: ApiServices = Depends(get_services)
     }
 
 
-@router.post("/{user_id}/devices", status_code=201)
+@router.post("/{user_id}/devices", status_code=201, responses={**BODY_PROBLEMS, **NOT_FOUND})
 async def add_device(
     user_id: Id, body: DeviceIn, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:
@@ -86,16 +99,20 @@ async def add_device(
     return {"token": body.token, "provider": body.provider}
 
 
-@router.delete("/{user_id}/devices/{token}", status_code=204)
+# ":path": a token may hold slashes, and the server decodes %2F before routing. The token is
+# the rest of the path, so no other route may lie under .../devices/.
+@router.delete("/{user_id}/devices/{token:path}", status_code=204, responses=NOT_FOUND)
 async def remove_device(
     user_id: Id, token: str, services: ApiServices = Depends(get_services)
 ) -> Response:
+    """Forget one of the user's devices. URL-encode the token: a webpush token is the
+    PushSubscription JSON, whose endpoint URL holds slashes."""
     if not await services.store.remove_device(user_id, token):
         raise NotFound(f"user {user_id!r} has no such device")
     return Response(status_code=204)
 
 
-@router.post("/{user_id}/inbox-token")
+@router.post("/{user_id}/inbox-token", response_model=InboxToken, responses=NOT_FOUND)
 async def create_inbox_token(
     user_id: Id, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:

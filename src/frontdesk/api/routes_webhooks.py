@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from fastapi import APIRouter, Depends, Query, Response
 
 from frontdesk.api.auth import ADMIN, require
+from frontdesk.api.problems import AUTHENTICATION_PROBLEMS, BODY_PROBLEMS, INPUT_PROBLEMS, NOT_FOUND
 from frontdesk.api.schemas import Id, RecoverIn, WebhookEndpointChanges, WebhookEndpointIn
 from frontdesk.api.services import ApiServices, get_services
 from frontdesk.api.views import (
@@ -34,10 +35,12 @@ router = APIRouter(
     prefix="/v1/users/{user_id}/webhook-endpoints",
     tags=["webhooks"],
     dependencies=[Depends(require(ADMIN))],
+    # Every route looks up the user or one of its endpoints.
+    responses={**AUTHENTICATION_PROBLEMS, **INPUT_PROBLEMS, **NOT_FOUND},
 )
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=BODY_PROBLEMS)
 async def create_endpoint(
     user_id: Id, body: WebhookEndpointIn, services: ApiServices = Depends(get_services)
 ) -> dict[str, Any]:
@@ -73,7 +76,7 @@ async def get_endpoint(
     return webhook_endpoint_view(await services.store.get_webhook_endpoint(user_id, endpoint_id))
 
 
-@router.patch("/{endpoint_id}")
+@router.patch("/{endpoint_id}", responses=BODY_PROBLEMS)
 async def change_endpoint(
     user_id: Id,
     endpoint_id: Id,
@@ -145,7 +148,7 @@ async def list_messages(
     return {"items": [webhook_message_view(row) for row in rows]}
 
 
-@router.post("/{endpoint_id}/recover")
+@router.post("/{endpoint_id}/recover", responses=BODY_PROBLEMS)
 async def recover(
     user_id: Id,
     endpoint_id: Id,

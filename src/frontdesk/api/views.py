@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from frontdesk.core.models import DeliveryStatus, NotificationStatus
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-
-def rfc3339(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+from frontdesk.api.problems import Problem
+from frontdesk.core.models import Channel, DeliveryStatus, NotificationStatus
+from frontdesk.core.times import rfc3339 as rfc3339  # re-exported: routes and pages use it
 
 
 def user_view(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -154,3 +151,142 @@ def webhook_message_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "last_error": row["last_error"],
         "created_at": rfc3339(row["created_at"]),
     }
+
+
+# The answers above, as the OpenAPI document describes them. A route that declares one as its
+# response_model has its answer checked against it on the way out.
+Rfc3339 = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class _Shown(BaseModel):
+    # A field a view has and its model lacks is still sent, never trimmed; clients are told to
+    # expect more fields than described.
+    model_config = ConfigDict(extra="allow")
+
+
+class DeviceView(_Shown):
+    token: str
+    provider: str
+    created_at: Rfc3339
+
+
+class UserView(_Shown):
+    id: str
+    email: str | None
+    phone: str | None
+    locale: str | None
+    timezone: str | None
+    name: str | None
+    properties: dict[str, Any]
+    quiet_hours: dict[str, str] | None
+    consent: dict[str, bool]
+    devices: list[DeviceView]
+    created_at: Rfc3339
+    updated_at: Rfc3339
+
+
+class DeliveryView(_Shown):
+    id: str
+    channel: Channel
+    provider: str | None
+    provider_message_id: str | None
+    details: dict[str, Any]
+    status: DeliveryStatus
+    reason: str | None = Field(description="Why the delivery did not go out, when it did not")
+    attempts: int
+    last_error: str | None
+    updated_at: Rfc3339
+
+
+class NotificationView(_Shown):
+    id: str
+    user_id: str
+    template: str
+    template_version: int
+    event_id: str
+    status: NotificationStatus
+    created_at: Rfc3339
+    deliveries: list[DeliveryView]
+
+
+class AuditEntryView(_Shown):
+    id: str
+    at: Rfc3339
+    type: str
+    notification_id: str | None
+    delivery_id: str | None
+    channel: str | None
+    user_id: str | None
+    actor: str
+    reason: str | None
+
+
+class AuditEntries(_Shown):
+    items: list[AuditEntryView]
+
+
+class AuditPage(AuditEntries):
+    next_cursor: str | None
+
+
+class InboxItemView(_Shown):
+    id: str
+    notification_id: str
+    title: str
+    body: str
+    action_url: str | None
+    created_at: Rfc3339
+    seen_at: Rfc3339 | None
+    read_at: Rfc3339 | None
+    archived_at: Rfc3339 | None
+
+
+class InboxPage(_Shown):
+    items: list[InboxItemView]
+    unread_count: int
+    next_cursor: str | None
+
+
+class InboxToken(_Shown):
+    token: str = Field(description="Send as 'Authorization: Bearer <token>' to the inbox routes")
+    expires_at: Rfc3339
+
+
+class TemplateVersionCreated(_Shown):
+    template_id: str
+    version: int
+    etag: str
+
+
+class SandboxMessageView(_Shown):
+    id: str
+    delivery_id: str
+    notification_id: str
+    channel: Channel
+    provider: Literal["sandbox"]
+    to: str | None
+    content: dict[str, Any]
+    headers: dict[str, Any]
+    created_at: Rfc3339
+
+
+class SandboxMessages(_Shown):
+    items: list[SandboxMessageView]
+    next_cursor: str | None
+
+
+class NotificationAccepted(_Shown):
+    id: str = Field(description="The notification's id; for a repeat, the original's")
+    status: Literal["accepted"]
+    duplicate: bool
+
+
+class NotificationRejected(_Shown):
+    status: Literal["rejected"]
+    error: Problem
+
+
+class BatchResults(_Shown):
+    results: list[
+        Annotated[NotificationAccepted | NotificationRejected, Field(discriminator="status")]
+    ] = Field(description="One per notification sent, in order")
