@@ -4,7 +4,9 @@ scripts/test starts it and names it in TEST_KAFKA_URL; a pytest run without it s
 own at first use.
 It is a test broker: frontdesk targets Apache Kafka, Redpanda or MSK, and relies on nothing but
 the Kafka protocol. Tansu lets a consumer into a group only after half of
-``session.timeout.ms``, so the tests use 6 s sessions (with 1 s heartbeats)."""
+``session.timeout.ms`` (a second at least), and every test instance joins groups, so the tests
+use 2 s sessions (with 0.4 s heartbeats): it also hands a killed process's partitions on
+sooner."""
 
 from __future__ import annotations
 
@@ -25,8 +27,8 @@ from tests.support.databases import in_ci
 from tests.support.serving import free_port
 
 KAFKA_TEST_SETTINGS = {
-    "FRONTDESK_TRANSPORT__SESSION_TIMEOUT_MS": "6000",
-    "FRONTDESK_TRANSPORT__HEARTBEAT_INTERVAL_MS": "1000",
+    "FRONTDESK_TRANSPORT__SESSION_TIMEOUT_MS": "2000",
+    "FRONTDESK_TRANSPORT__HEARTBEAT_INTERVAL_MS": "400",
     "FRONTDESK_TRANSPORT__PARTITIONS": "4",
     # Work whose consumer died is handed over again soon: tests wait seconds, not minutes.
     "FRONTDESK_TRANSPORT__REPUBLISH_SECONDS": "3",
