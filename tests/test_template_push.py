@@ -106,6 +106,7 @@ async def test_a_folder_with_any_bad_file_stores_nothing_and_names_every_problem
             "marketing.json": json.dumps(
                 {"category": "marketing", "channels": {"email": {"subject": "S", "html": "x"}}}
             ),
+            f"{'x' * 201}.json": json.dumps(NEWSLETTER),
         },
     )
 
@@ -119,6 +120,7 @@ async def test_a_folder_with_any_bad_file_stores_nothing_and_names_every_problem
     assert "twice.toml: template 'twice' is also in twice.json" in stderr
     assert "marketing.json: channels.email.html" in stderr
     assert "unsubscribe_url" in stderr
+    assert "not a template id: String should have at most 200 characters" in stderr
     assert "good.toml" not in stderr
     assert not database.exists()
 

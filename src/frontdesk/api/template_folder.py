@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from frontdesk.api.problems import field_path, validation_message
 from frontdesk.api.routes_templates import NewVersion, new_version
-from frontdesk.api.schemas import TemplateIn
+from frontdesk.api.schemas import Id, TemplateIn
 from frontdesk.errors import FieldError, FrontdeskError, InvalidInput
 
 SUFFIXES = (".toml", ".json")
-_MAX_ID_LENGTH = 200  # as the API's template ids
+_TEMPLATE_ID = TypeAdapter(Id)  # a file's name holds what the API's path would
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +50,11 @@ def read_template_folder(directory: Path) -> list[TemplateFile]:
             )
             continue
         seen[template_id] = path
-        if len(template_id) > _MAX_ID_LENGTH:
+        try:
+            _TEMPLATE_ID.validate_python(template_id)
+        except ValidationError as error:
             problems.append(
-                FieldError(path.name, f"a template id is at most {_MAX_ID_LENGTH} characters")
+                FieldError(path.name, f"not a template id: {validation_message(error.errors()[0])}")
             )
             continue
         try:
