@@ -17,9 +17,10 @@ from frontdesk.api.problems import (
 )
 from frontdesk.api.schemas import FaultIn, RedriveFilterIn
 from frontdesk.api.services import ApiServices, get_services
-from frontdesk.api.views import SandboxMessages, delivery_view, rfc3339
+from frontdesk.api.views import SandboxMessages, delivery_view
 from frontdesk.core.models import Channel
 from frontdesk.core.sandbox import Fault, FaultMode
+from frontdesk.core.times import rfc3339
 from frontdesk.errors import Unavailable
 
 # 422 is declared route by route: GET /v1/sandbox/faults takes no input to refuse.

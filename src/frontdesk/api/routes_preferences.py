@@ -19,8 +19,8 @@ from frontdesk.api.problems import (
 )
 from frontdesk.api.schemas import PreferencesIn, SuppressionIn
 from frontdesk.api.services import ApiServices, get_services
-from frontdesk.api.views import rfc3339
 from frontdesk.core.models import Actor, AuditType, Channel, Preferences
+from frontdesk.core.times import rfc3339
 from frontdesk.core.tokens import InvalidToken
 from frontdesk.errors import Forbidden, InvalidInput, NotFound
 

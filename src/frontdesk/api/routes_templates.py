@@ -14,9 +14,10 @@ from frontdesk.api.auth import ADMIN, require
 from frontdesk.api.problems import AUTHENTICATION_PROBLEMS, BODY_PROBLEMS, INPUT_PROBLEMS, NOT_FOUND
 from frontdesk.api.schemas import Id, PreviewIn, TemplateIn
 from frontdesk.api.services import ApiServices, get_services
-from frontdesk.api.views import TemplateVersionCreated, rfc3339, template_view
+from frontdesk.api.views import TemplateVersionCreated, template_view
 from frontdesk.core.models import Category, TemplateVersion, User
 from frontdesk.core.rendering import RenderFailed, compile_template
+from frontdesk.core.times import rfc3339
 from frontdesk.errors import FieldError, InvalidInput
 
 router = APIRouter(

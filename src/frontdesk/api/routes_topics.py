@@ -10,7 +10,7 @@ from frontdesk.api.auth import ADMIN, require
 from frontdesk.api.problems import AUTHENTICATION_PROBLEMS, BODY_PROBLEMS, INPUT_PROBLEMS, NOT_FOUND
 from frontdesk.api.schemas import Id, SubscribersIn
 from frontdesk.api.services import ApiServices, get_services
-from frontdesk.api.views import rfc3339
+from frontdesk.core.times import rfc3339
 from frontdesk.errors import InvalidInput
 
 router = APIRouter(

@@ -15,10 +15,10 @@ from frontdesk.api.views import (
     UserView,
     audit_view,
     inbox_item_view,
-    rfc3339,
     user_view,
 )
 from frontdesk.core.rules import addresses
+from frontdesk.core.times import rfc3339
 from frontdesk.errors import NotFound
 
 router = APIRouter(

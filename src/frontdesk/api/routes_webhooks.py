@@ -17,7 +17,6 @@ from frontdesk.api.problems import AUTHENTICATION_PROBLEMS, BODY_PROBLEMS, INPUT
 from frontdesk.api.schemas import Id, RecoverIn, WebhookEndpointChanges, WebhookEndpointIn
 from frontdesk.api.services import ApiServices, get_services
 from frontdesk.api.views import (
-    rfc3339,
     webhook_attempt_view,
     webhook_endpoint_view,
     webhook_message_view,
@@ -29,6 +28,7 @@ from frontdesk.core.signatures import (
     parse_signer,
 )
 from frontdesk.core.ssrf import refusal
+from frontdesk.core.times import rfc3339
 from frontdesk.errors import FieldError, InvalidInput, NotFound
 
 router = APIRouter(

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from frontdesk.api.problems import Problem
 from frontdesk.core.models import Channel, DeliveryStatus, NotificationStatus
-from frontdesk.core.times import rfc3339 as rfc3339  # re-exported: routes and pages use it
+from frontdesk.core.times import rfc3339
 
 
 def user_view(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from frontdesk.api.pages.console_session import (
 )
 from frontdesk.api.pages.rendering import templates
 from frontdesk.api.services import ApiServices, get_services
-from frontdesk.api.views import rfc3339
 from frontdesk.core.models import Delivery
+from frontdesk.core.times import rfc3339
 from frontdesk.errors import Conflict, NotFound
 
 router = APIRouter(route_class=ConsoleRoute)
