@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 import os
 import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -42,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from frontdesk.config import Settings
 from frontdesk.store import tables as t
 from frontdesk.store.driver import DriverStatements
-from frontdesk.store.engine import create_engines, migrate
+from frontdesk.store.engine import create_engines, migrate, sqlite_pragmas
 
 BATCH = 1_000  # the API's largest batch; also the floor's notifications per commit
 IN_FLIGHT = 2
@@ -127,6 +129,10 @@ def run_bench(count: int, console: Console, scale_out: Settings | None = None) -
     if scale_out is not None:
         _check_scale_out(scale_out)
     runs: list[tuple[str, list[Phase]]] = []
+    # The bench's own full collections (its heap is rich, httpx, SQLAlchemy) would hold back
+    # its requests and show as the server's latency.
+    gc.collect()
+    gc.freeze()
     with tempfile.TemporaryDirectory(prefix="frontdesk-bench-") as workdir:
         directory = Path(workdir)
         db = directory / "bench.db"
@@ -389,14 +395,16 @@ async def _floor(
     source: Path, target: Path, count: int, console: Console
 ) -> tuple[dict[str, int], float]:
     """The very rows the pipeline wrote for ``count`` delivered notifications, read back from
-    the bench database and inserted into a fresh one, 1,000 notifications' rows per commit,
-    by the driver's executemany with plain tuples: the fastest way the store knows.
-    Returns the rows written per table and the seconds spent in those transactions (reading
-    them back is not counted)."""
+    the bench database and inserted into a fresh one, 1,000 notifications' rows per commit:
+    the driver's own statements and values, handed to SQLite (the stdlib module, the server's
+    pragmas) by executemany. Only those transactions are timed: what the database alone costs.
+    Returns the rows written per table and the seconds spent in those transactions."""
     await migrate(f"sqlite:///{target}")
     reading = create_engines(f"sqlite:///{source}")
-    writing = create_engines(f"sqlite:///{target}")  # the server's: WAL, synchronous=FULL
     driver = DriverStatements("sqlite")
+    writing = sqlite3.connect(target, isolation_level=None)
+    for pragma in sqlite_pragmas():
+        writing.execute(f"PRAGMA {pragma}")
     rows, seconds = dict.fromkeys((table.name for table in FLOOR_TABLES), 0), 0.0
     try:
         async with reading.reader.connect() as source_db:
@@ -404,17 +412,21 @@ async def _floor(
             with _progress(console) as progress:
                 task = progress.add_task("floor: plain batched inserts", total=len(ids))
                 for chunk in (ids[i : i + BATCH] for i in range(0, len(ids), BATCH)):
-                    batch = {table: await _rows(source_db, table, chunk) for table in FLOOR_TABLES}
-                    began = time.perf_counter()
-                    async with writing.writer.begin() as connection:
-                        for table, table_rows in batch.items():
-                            await driver.insert(connection, table, table_rows)
+                    statements = []
+                    for table in FLOOR_TABLES:
+                        if table_rows := await _rows(source_db, table, chunk):
+                            statements.append(driver.prepare_insert(table, table_rows))
                             rows[table.name] += len(table_rows)
+                    began = time.perf_counter()
+                    writing.execute("BEGIN IMMEDIATE")
+                    for statement, values in statements:
+                        writing.executemany(statement, values)
+                    writing.execute("COMMIT")
                     seconds += time.perf_counter() - began
                     progress.advance(task, len(chunk))
     finally:
+        writing.close()
         await reading.dispose()
-        await writing.dispose()
     return rows, seconds
 
 
@@ -458,7 +470,11 @@ def _report(
     console.print(f"embedded end to end: {end_to_end:,.0f}/s = {share:.1%} of the floor")
     marks = {True: "[green]✔ pass[/green]", False: "[red]✘ fail[/red]"}
     rate_ok = end_to_end >= TARGET_RATE and full.passed
-    console.print(f"target: ≥ {TARGET_RATE:,.0f}/s end to end: {end_to_end:,.0f}/s", marks[rate_ok])
+    console.print(
+        f"target: ≥ {TARGET_RATE:,.0f}/s end to end ({TARGET_RATE / floor_rate:.0%} of the floor):"
+        f" {end_to_end:,.0f}/s",
+        marks[rate_ok],
+    )
     p99 = f"{half.p99_ms:,.1f} ms" if half else "not measured (full load did not settle)"
     p99_ok = half is not None and half.passed and half.p99_ms < TARGET_P99_MS
     console.print(f"target: p99 < {TARGET_P99_MS:.0f} ms at half load: {p99}", marks[p99_ok])

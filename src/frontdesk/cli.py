@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import signal
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -76,6 +77,17 @@ async def _with_instance(settings: Settings, work: Callable[[Frontdesk], Awaitab
         await instance.stop()
 
 
+def _start(
+    instance: Frontdesk, roles: set[str], channels: Iterable[Channel] = DELIVERING_CHANNELS
+) -> None:
+    """Start a long-running role. What start-up made lives as long as the process: frozen out
+    of the collector's sight, a full collection walks only the work in flight. Walking the
+    whole heap stopped the event loop for up to 130 ms at a time under load."""
+    instance.start(roles, channels)
+    gc.collect()
+    gc.freeze()
+
+
 def _announce_key(key: str | None) -> None:
     if key:
         console.print(
@@ -107,7 +119,7 @@ def serve(
 
     async def work(instance: Frontdesk) -> None:
         _announce_key(await ensure_admin_key(instance))
-        instance.start({"orchestrator", "worker"})
+        _start(instance, {"orchestrator", "worker"})
         await instance.serve_http(host or settings.server.host, port or settings.server.port)
 
     _run(lambda: _with_instance(settings, work))
@@ -124,7 +136,7 @@ def api(
 
     async def work(instance: Frontdesk) -> None:
         _announce_key(await ensure_admin_key(instance))
-        instance.start({"api"})
+        _start(instance, {"api"})
         await instance.serve_http(host or settings.server.host, port or settings.server.port)
 
     _run(lambda: _with_instance(settings, work))
@@ -136,7 +148,7 @@ def orchestrator(config: ConfigOption = None) -> None:
     settings = _settings(config)
 
     async def work(instance: Frontdesk) -> None:
-        instance.start({"orchestrator"})
+        _start(instance, {"orchestrator"})
         await _until_signal()
 
     _run(lambda: _with_instance(settings, work))
@@ -152,7 +164,7 @@ def worker(
     chosen = _channels(channels)
 
     async def work(instance: Frontdesk) -> None:
-        instance.start({"worker"}, chosen)
+        _start(instance, {"worker"}, chosen)
         await _until_signal()
 
     _run(lambda: _with_instance(settings, work))

@@ -99,8 +99,13 @@ class DriverStatements:
         *,
         ignore_conflicts: bool = False,
     ) -> None:
-        if not rows:
-            return
+        if rows:
+            await connection.exec_driver_sql(*self.prepare_insert(table, rows, ignore_conflicts))
+
+    def prepare_insert(
+        self, table: Table, rows: Sequence[Mapping[str, Any]], ignore_conflicts: bool = False
+    ) -> tuple[str, list[tuple[Any, ...]]]:
+        """The statement and the rows as the driver takes them (``rows`` not empty)."""
         columns = tuple(rows[0])
         statement, converters = self._insert_statement(table, columns, ignore_conflicts)
         # Most columns pass as they are: take the row's values in one call and convert only
@@ -112,7 +117,7 @@ class DriverStatements:
             for index, convert in converters:
                 values[index] = convert(values[index])
             converted.append(tuple(values))
-        await connection.exec_driver_sql(statement, converted)
+        return statement, converted
 
     def _insert_statement(
         self, table: Table, columns: tuple[str, ...], ignore_conflicts: bool

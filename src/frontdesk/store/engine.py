@@ -87,19 +87,24 @@ def create_engines(url: str, *, sqlite_synchronous: str = "FULL") -> Engines:
     return Engines(writer=engine, reader=engine, dialect="postgresql")
 
 
+def sqlite_pragmas(synchronous: str = "FULL") -> tuple[str, ...]:
+    """What every connection to a SQLite store is set to."""
+    return (
+        "journal_mode=WAL",
+        f"synchronous={synchronous}",
+        "busy_timeout=30000",
+        "cache_size=-16384",
+        "temp_store=MEMORY",
+    )
+
+
 def _configure_sqlite(engine: AsyncEngine, synchronous: str, *, immediate: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control from the driver so BEGIN is ours (see on_begin).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in (
-            "journal_mode=WAL",
-            f"synchronous={synchronous}",
-            "busy_timeout=30000",
-            "cache_size=-16384",
-            "temp_store=MEMORY",
-        ):
+        for pragma in sqlite_pragmas(synchronous):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
