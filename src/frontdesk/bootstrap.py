@@ -25,9 +25,17 @@ from frontdesk.api.app import create_app
 from frontdesk.api.published import PublishedRequests
 from frontdesk.api.services import ApiServices
 from frontdesk.config import ProviderSettings, Settings
+from frontdesk.core.allowance import Allowance, LocalAllowances
 from frontdesk.core.breaker import CircuitBreaker
 from frontdesk.core.models import Channel
-from frontdesk.core.ports import Clock, InboundHandler, Provider, RateLimiter, SystemClock
+from frontdesk.core.ports import (
+    Clock,
+    InboundHandler,
+    IngestLimiter,
+    Provider,
+    RateLimiter,
+    SystemClock,
+)
 from frontdesk.core.retry import Backoff
 from frontdesk.core.sandbox import LocalSandboxFaults, SandboxFaults
 from frontdesk.core.tokens import Links
@@ -55,6 +63,7 @@ from frontdesk.transport.embedded import EmbeddedTransport, LocalInboxFeed
 from frontdesk.transport.kafka import KafkaTransport
 from frontdesk.transport.redis_sandbox import RedisSandboxFaults
 from frontdesk.transport.redis_state import (
+    RedisAllowances,
     RedisFrequencyLedger,
     RedisSuppressionCache,
     RedisTokenBucket,
@@ -96,6 +105,7 @@ class Frontdesk:
     webhooks: WebhookDispatcher | None = None
     webhook_poster: HttpWebhookPoster | None = None
     redis: Redis | None = None
+    ingest_limiter: IngestLimiter | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # Kafka's connection outlives the roles' loops: what they finish at stop is still settled.
@@ -119,6 +129,7 @@ class Frontdesk:
             secret_box=self.secret_box,
             webhooks_queued=self.webhooks.queued if self.webhooks else lambda: None,
             inbound_handlers=self.inbound_handlers,
+            ingest_limiter=self.ingest_limiter,
         )
 
     def app(self) -> FastAPI:
@@ -345,7 +356,17 @@ async def build(
         webhooks=webhooks,
         webhook_poster=webhook_poster,
         redis=redis,
+        ingest_limiter=_ingest_limiter(settings, redis),
     )
+
+
+def _ingest_limiter(settings: Settings, redis: Redis | None) -> IngestLimiter | None:
+    allowance = settings.server.ingest_allowance
+    if allowance is None:
+        return None
+    if redis is None:
+        return LocalAllowances(Allowance(*allowance))
+    return RedisAllowances(redis, f"{settings.redis.key_prefix}ingest:", Allowance(*allowance))
 
 
 async def ensure_admin_key(instance: Frontdesk) -> str | None:

@@ -7,6 +7,7 @@ of the file. An unknown key or a wrong type stops the start with a message namin
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -94,6 +95,21 @@ class ServerSettings(_Section):
     # How long the links in messages (unsubscribe, preference centre) stay valid.
     link_valid_days: int = Field(30, gt=0, le=3650)
     max_body_bytes: int = Field(5 * 1024 * 1024, gt=0)
+    # Each API key's allowance of notifications a second (each item of a batch counts); over
+    # it, ingest answers 429 with Retry-After and accepts nothing. Unset: no limit. With Redis
+    # configured, every process counts against the same allowance.
+    ingest_rate_per_second: float | None = Field(None, gt=0)
+    # How many a key may send at once beyond its rate: at least a full batch (1,000 items).
+    # Unset: one second's worth, or 1,000 if that is more.
+    ingest_burst: int | None = Field(None, ge=1000)
+
+    @property
+    def ingest_allowance(self) -> tuple[float, int] | None:
+        """(rate per second, burst) when ingest is limited."""
+        rate = self.ingest_rate_per_second
+        if rate is None:
+            return None
+        return rate, self.ingest_burst or max(1000, math.ceil(rate))
 
 
 class AuthSettings(_Section):

@@ -173,6 +173,29 @@ def test_a_variable_of_the_wrong_type_is_named_by_its_key() -> None:
         load_settings(None, {"FRONTDESK_CHANNELS__SMS__MAX_ATTEMPTS": "many"})
 
 
+def test_ingest_is_unlimited_unless_a_rate_is_set() -> None:
+    assert load_settings(None, {}).server.ingest_allowance is None
+
+
+def test_an_ingest_rate_alone_allows_a_full_batch_or_a_seconds_worth_at_once() -> None:
+    slow = load_settings(None, {"FRONTDESK_SERVER__INGEST_RATE_PER_SECOND": "50"})
+    fast = load_settings(None, {"FRONTDESK_SERVER__INGEST_RATE_PER_SECOND": "2500.5"})
+
+    assert slow.server.ingest_allowance == (50, 1000)
+    assert fast.server.ingest_allowance == (2500.5, 2501)
+
+
+def test_an_ingest_burst_smaller_than_a_full_batch_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match=r"server\.ingest_burst.*1000"):
+        load_settings(
+            None,
+            {
+                "FRONTDESK_SERVER__INGEST_RATE_PER_SECOND": "10",
+                "FRONTDESK_SERVER__INGEST_BURST": "999",
+            },
+        )
+
+
 def test_a_file_that_is_not_toml_is_named(tmp_path: Path) -> None:
     path = config_file(tmp_path, "[server\nport = 1\n")
 

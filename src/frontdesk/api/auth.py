@@ -9,6 +9,7 @@ from datetime import timedelta
 from fastapi import Depends, Request
 
 from frontdesk.api.services import ApiServices, get_services
+from frontdesk.core.models import ApiKeyGrant
 from frontdesk.core.times import rfc3339
 from frontdesk.core.tokens import InvalidToken, sign_token, verify_token
 from frontdesk.errors import Forbidden, Unauthenticated
@@ -22,7 +23,8 @@ _USER_TOKEN_PREFIX = "fdu_"  # noqa: S105 - tells token kinds apart; not a secre
 @dataclass(frozen=True, slots=True)
 class Principal:
     scopes: frozenset[str]
-    user_id: str | None = None
+    user_id: str | None = None  # a user token's user
+    key_id: str | None = None  # an API key's id
 
     def has(self, scope: str) -> bool:
         return ADMIN in self.scopes or scope in self.scopes
@@ -34,18 +36,18 @@ class ApiKeyCache:
 
     def __init__(self, ttl_seconds: float = 30.0) -> None:
         self._ttl = ttl_seconds
-        self._known: dict[str, tuple[float, frozenset[str] | None]] = {}
+        self._known: dict[str, tuple[float, ApiKeyGrant | None]] = {}
 
-    async def scopes(self, services: ApiServices, key: str) -> frozenset[str] | None:
+    async def grant(self, services: ApiServices, key: str) -> ApiKeyGrant | None:
         now = time.monotonic()
         cached = self._known.get(key)
         if cached and now - cached[0] < self._ttl:
             return cached[1]
-        scopes = await services.store.api_key_scopes(key)
+        grant = await services.store.api_key_grant(key)
         if len(self._known) > 10_000:
             self._known.clear()
-        self._known[key] = (now, scopes)
-        return scopes
+        self._known[key] = (now, grant)
+        return grant
 
 
 def issue_user_token(services: ApiServices, user_id: str) -> tuple[str, str]:
@@ -77,10 +79,10 @@ async def authenticate(
             raise Unauthenticated(f"invalid user token: {error}") from None
         return Principal(scopes=frozenset(), user_id=user_id)
     cache: ApiKeyCache = request.app.state.api_keys
-    scopes = await cache.scopes(services, credential)
-    if scopes is None:
+    grant = await cache.grant(services, credential)
+    if grant is None:
         raise Unauthenticated("unknown or revoked API key")
-    return Principal(scopes=scopes)
+    return Principal(scopes=grant.scopes, key_id=grant.key_id)
 
 
 def require(scope: str):  # type: ignore[no-untyped-def]

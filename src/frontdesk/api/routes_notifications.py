@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from frontdesk.api.auth import ADMIN, INGEST, require
+from frontdesk.api.auth import ADMIN, INGEST, Principal, authenticate, require
 from frontdesk.api.problems import (
     AUTHENTICATION_PROBLEMS,
     BODY_PROBLEMS,
@@ -30,13 +31,20 @@ from frontdesk.api.views import (
     audit_view,
     notification_view,
 )
-from frontdesk.errors import FrontdeskError, InvalidInput, TooLarge
+from frontdesk.errors import FrontdeskError, InvalidInput, RateLimited, TooLarge
 from frontdesk.pipeline.ingest import IngestResult
 
 ingest = APIRouter(
     tags=["notifications"],
     dependencies=[Depends(require(INGEST))],
-    responses={**AUTHENTICATION_PROBLEMS, **BODY_PROBLEMS},
+    responses={
+        **AUTHENTICATION_PROBLEMS,
+        **BODY_PROBLEMS,
+        429: problem(
+            "Over the API key's allowance (server.ingest_rate_per_second): nothing was "
+            "accepted; the Retry-After header says in how many seconds it would be"
+        ),
+    },
 )
 admin = APIRouter(
     tags=["notifications"],
@@ -63,10 +71,13 @@ MAX_BATCH = 1000
     },
 )
 async def send_notification(
-    body: NotificationIn, services: ApiServices = Depends(get_services)
+    body: NotificationIn,
+    services: ApiServices = Depends(get_services),
+    principal: Principal = Depends(authenticate),
 ) -> JSONResponse:
     """202 once the notification is durably stored; 200 with the original id for a repeat.
     To a ``topic``: the id is the broadcast's, and every subscriber gets a notification."""
+    await _within_allowance(services, principal, 1)
     if body.topic is not None:
         result = await services.ingest.accept_broadcast(
             body.to_request(services.clock.now()), body.topic
@@ -88,7 +99,9 @@ async def send_notification(
     },
 )
 async def send_batch(
-    body: BatchIn, services: ApiServices = Depends(get_services)
+    body: BatchIn,
+    services: ApiServices = Depends(get_services),
+    principal: Principal = Depends(authenticate),
 ) -> dict[str, Any]:
     """Up to 1,000 notifications; one result per item, in order. A bad item fails alone."""
     if len(body.notifications) > MAX_BATCH:
@@ -115,6 +128,7 @@ async def send_batch(
             continue
         valid.append((index, notification))
         results.append(None)
+    await _within_allowance(services, principal, len(valid))
     accepted = await services.ingest.accept(
         [item.to_request(services.clock.now()) for _, item in valid]
     )
@@ -125,6 +139,22 @@ async def send_batch(
     for result in results:
         services.metrics.notifications.labels(_outcome_label(result)).inc()
     return {"results": results}
+
+
+async def _within_allowance(services: ApiServices, principal: Principal, count: int) -> None:
+    """Take ``count`` notifications from the key's allowance, or refuse the whole request."""
+    limiter, allowance = services.ingest_limiter, services.settings.server.ingest_allowance
+    if limiter is None or allowance is None or principal.key_id is None or count == 0:
+        return
+    wait = await limiter.admit(principal.key_id, count)
+    if wait > 0:
+        rate, burst = allowance
+        raise RateLimited(
+            f"this API key may send {rate:g} notifications a second, {burst:,} at once "
+            f"(server.ingest_rate_per_second, server.ingest_burst); none of these {count:,} "
+            "was accepted",
+            retry_after_seconds=math.ceil(wait),
+        )
 
 
 @admin.get(

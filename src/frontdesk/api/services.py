@@ -10,7 +10,7 @@ from fastapi import Request
 
 from frontdesk.config import Settings
 from frontdesk.core.models import Channel
-from frontdesk.core.ports import Clock, InboundHandler, InboxFeed, Transport
+from frontdesk.core.ports import Clock, InboundHandler, InboxFeed, IngestLimiter, Transport
 from frontdesk.core.sandbox import SandboxFaults
 from frontdesk.core.tokens import Links
 from frontdesk.metrics import Metrics
@@ -41,6 +41,8 @@ class ApiServices:
     inbound_handlers: Mapping[str, InboundHandler]
     # Tell the webhook dispatcher that messages were queued again (a recovery, a resend).
     webhooks_queued: Callable[[], None]
+    # Each API key's allowance of notifications; None: ingest is not limited.
+    ingest_limiter: IngestLimiter | None = None
 
     def fresh_attempts(self) -> dict[Channel, int]:
         return {channel: self.settings.channel(channel).max_attempts for channel in Channel}

@@ -107,6 +107,14 @@ class Actor(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class ApiKeyGrant:
+    """What an API key may do, and which key it is (each has an allowance of its own)."""
+
+    key_id: str
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class QuietHours:
     start: str
     end: str

@@ -411,6 +411,16 @@ class WebhookPoster(Protocol):
         ...
 
 
+class IngestLimiter(Protocol):
+    """Each API key's allowance of notifications (see core.allowance); in this process, or
+    shared by every process through Redis."""
+
+    async def admit(self, key: str, count: int) -> float:
+        """Take ``count`` from ``key``'s allowance and answer 0; or, when they do not fit, take
+        nothing and answer the seconds until they would."""
+        ...
+
+
 class RateLimiter(Protocol):
     """A provider account's limit: ``take`` returns when one more send may go (urgent sends,
     see core.urgency, first). Shared by every worker of a process, or of the cluster."""

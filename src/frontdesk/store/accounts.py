@@ -10,7 +10,15 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from frontdesk.core.models import Actor, AuditEntry, AuditType, Device, Preferences, User
+from frontdesk.core.models import (
+    Actor,
+    ApiKeyGrant,
+    AuditEntry,
+    AuditType,
+    Device,
+    Preferences,
+    User,
+)
 from frontdesk.core.rules import addresses
 from frontdesk.errors import NotFound
 from frontdesk.ids import Prefix, new_id
@@ -55,17 +63,18 @@ class AccountRecords(StoreBase):
                 .on_conflict_do_nothing(index_elements=["key_hash"])
             )
 
-    async def api_key_scopes(self, key: str) -> frozenset[str] | None:
+    async def api_key_grant(self, key: str) -> ApiKeyGrant | None:
+        """The key's id and scopes; None for an unknown or revoked key."""
         async with self._engines.reader.connect() as connection:
             row = (
                 await connection.execute(
-                    select(t.api_keys.c.scopes).where(
+                    select(t.api_keys.c.id, t.api_keys.c.scopes).where(
                         t.api_keys.c.key_hash == hash_api_key(key),
                         t.api_keys.c.revoked_at.is_(None),
                     )
                 )
             ).first()
-        return frozenset(row.scopes.split(",")) if row else None
+        return ApiKeyGrant(row.id, frozenset(row.scopes.split(","))) if row else None
 
     async def count_api_keys(self) -> int:
         async with self._engines.reader.connect() as connection:

@@ -1,6 +1,7 @@
 """What several frontdesk processes must share, kept in Redis: each provider account's rate,
-each user's frequency caps and collapse windows (see RedisFrequencyLedger below), and what the
-suppression list says of an address (see RedisSuppressionCache at the end).
+each API key's ingest allowance, each user's frequency caps and collapse windows (see
+RedisFrequencyLedger below), and what the suppression list says of an address (see
+RedisSuppressionCache at the end).
 
 A token bucket in Redis, as GCRA (the generic cell rate algorithm): one key per account holds
 the theoretical arrival time of the next send, and a Lua script (atomic) reserves the next
@@ -25,6 +26,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
+from frontdesk.core.allowance import Allowance, LocalAllowances
 from frontdesk.core.models import SuppressionKind
 from frontdesk.logs import get_logger
 from frontdesk.pipeline.frequency import ActivitySource, Cap, FrequencyLedger
@@ -88,6 +90,48 @@ class RedisTokenBucket:
         if self._redis_down:
             self._redis_down = False
             log.warning("redis reachable again: rate limits shared again")
+        return wait
+
+
+# KEYS[1]: the API key's arrival time (see core.allowance). ARGV: the rate per second, the
+# burst, the count asked for. Returns the seconds to wait: "0" when admitted (and taken).
+_ADMIT = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) + tonumber(now[2]) / 1000000
+local rate = tonumber(ARGV[1])
+local arrival = tonumber(redis.call('GET', KEYS[1]) or now)
+if arrival < now then arrival = now end
+local moved_on = arrival + tonumber(ARGV[3]) / rate
+local wait = moved_on - tonumber(ARGV[2]) / rate - now
+if wait > 0 then return tostring(wait) end
+redis.call('SET', KEYS[1], tostring(moved_on), 'PX', math.ceil((moved_on - now) * 1000) + 1000)
+return "0"
+"""
+
+
+class RedisAllowances:
+    """Every API key's allowance in Redis, by Redis's clock: all processes count against it
+    together. When Redis cannot be reached, each process keeps its own count meanwhile."""
+
+    def __init__(self, redis: Redis, key_prefix: str, allowance: Allowance) -> None:
+        self._prefix = key_prefix
+        self._allowance = allowance
+        self._admit = redis.register_script(_ADMIT)
+        self._fallback = LocalAllowances(allowance)
+        self._redis_down = False
+
+    async def admit(self, key: str, count: int) -> float:
+        rate, burst = self._allowance.rate_per_second, self._allowance.burst
+        try:
+            wait = float(await self._admit(keys=[self._prefix + key], args=[rate, burst, count]))
+        except (RedisError, OSError):
+            if not self._redis_down:
+                self._redis_down = True
+                log.warning("redis unreachable: ingest allowances counted by this process alone")
+            return await self._fallback.admit(key, count)
+        if self._redis_down:
+            self._redis_down = False
+            log.warning("redis reachable again: ingest allowances shared again")
         return wait
 
 

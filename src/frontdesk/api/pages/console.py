@@ -53,8 +53,8 @@ async def log_in(request: Request, services: ApiServices = Depends(get_services)
     form = await read_form(request)
     destination = _safe_next(form.get("next", _HOME))
     key_cache: ApiKeyCache = request.app.state.api_keys
-    scopes = await key_cache.scopes(services, form.get("api_key", "").strip())
-    if scopes is None or ADMIN not in scopes:
+    grant = await key_cache.grant(services, form.get("api_key", "").strip())
+    if grant is None or ADMIN not in grant.scopes:
         return _login_form(request, destination, refused=True)
     response = RedirectResponse(destination, status_code=303)
     open_session(services, request, response)
