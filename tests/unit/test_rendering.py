@@ -204,6 +204,28 @@ def test_the_sandbox_refuses_python_internals_and_mutation(source: str) -> None:
     assert "unsafe" in caught.value.reason
 
 
+def test_a_dotted_name_into_the_payload_is_its_key_even_where_dicts_have_a_method() -> None:
+    context = {"payload": {"items": ["tea", "cake"], "keys": 3}}
+
+    text = render_sms(
+        "{% for item in payload.items %}{{ item }} {% endfor %}{{ payload.keys }}", context
+    )
+
+    assert text == "tea cake 3"
+
+
+def test_a_dict_method_is_still_callable_where_no_key_shadows_it() -> None:
+    assert render_sms("{% for k, v in payload.items() %}{{ k }}={{ v }};{% endfor %}") == (
+        "order_id=A-17;total=1234.5;"
+    )
+
+
+def test_a_key_named_like_an_internal_yields_data_never_the_internal() -> None:
+    context = {"payload": {"__class__": "plain text"}}
+
+    assert render_sms("{{ payload.__class__ }}", context) == "plain text"
+
+
 def test_a_template_cannot_change_the_callers_context() -> None:
     context = {"payload": {"tags": ["a"]}}
 
