@@ -17,6 +17,7 @@ import uvloop
 from rich.console import Console
 from rich.table import Column, Table
 
+from frontdesk.api.auth import KEY_MEMORY_SECONDS
 from frontdesk.api.template_folder import read_template_folder
 from frontdesk.bootstrap import (
     DELIVERING_CHANNELS,
@@ -205,6 +206,40 @@ def keys_create(
         return key
 
     console.print(_run(lambda: _with_instance(settings, work)), highlight=False)
+
+
+@keys_app.command("list")
+def keys_list(config: ConfigOption = None) -> None:
+    """Show every API key (never the key itself), oldest first, revoked ones too."""
+    settings = _settings(config)
+    keys = _run(lambda: _with_instance(settings, lambda instance: instance.store.list_api_keys()))
+    table = Table(Column("id", overflow="fold"), "name", "scopes", "created", "revoked")
+    for key in keys:
+        table.add_row(
+            key.id,
+            key.name or "",
+            ", ".join(sorted(key.scopes)),
+            key.created_at.isoformat(),
+            key.revoked_at.isoformat() if key.revoked_at else "",
+        )
+    console.print(table)
+    console.print(f"{len(keys)} keys, {sum(key.revoked_at is None for key in keys)} in use")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (frontdesk keys list)")],
+    config: ConfigOption = None,
+) -> None:
+    """Revoke an API key. A running server refuses it within 30 s: it remembers the keys it
+    checked that long."""
+    settings = _settings(config)
+    key = _run(lambda: _with_instance(settings, lambda i: i.store.revoke_api_key(key_id)))
+    named = f" ({key.name})" if key.name else ""
+    console.print(
+        f"revoked {key.id}{named}; running servers refuse it within {KEY_MEMORY_SECONDS:g} s",
+        highlight=False,
+    )
 
 
 @app.command()

@@ -28,7 +28,7 @@ SAFE_FIELDS: frozenset[str] = frozenset(
         "duration_ms", "latency_ms", "elapsed_ms", "method", "route", "status_code",
         "role", "roles", "store", "transport", "host", "port", "lane", "priority",
         "error_type", "queue", "lease_seconds", "retry_in_seconds", "circuit", "rate",
-        "topic", "partition", "offset",
+        "topic", "partition", "offset", "key_id", "scopes",
     }
 )  # fmt: skip
 

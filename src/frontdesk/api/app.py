@@ -15,6 +15,7 @@ import frontdesk
 from frontdesk.api import (
     routes_inbound,
     routes_inbox,
+    routes_keys,
     routes_notifications,
     routes_operations,
     routes_preferences,
@@ -63,6 +64,7 @@ def create_app(services: ApiServices, lifespan: Lifespan | None = None) -> FastA
         inbox.router,
         preference_centre.router,
         console.router,
+        routes_keys.router,
         routes_operations.admin,
         routes_operations.public,
     ):

@@ -30,13 +30,21 @@ class Principal:
         return ADMIN in self.scopes or scope in self.scopes
 
 
+# How long a process trusts its last check of a key: a revocation elsewhere reaches it within.
+KEY_MEMORY_SECONDS = 30.0
+
+
 class ApiKeyCache:
     """Keys are checked against their stored hash; the answer is kept briefly so a busy ingest
     path does not read the keys table on every request (a revocation takes effect within ttl)."""
 
-    def __init__(self, ttl_seconds: float = 30.0) -> None:
+    def __init__(self, ttl_seconds: float = KEY_MEMORY_SECONDS) -> None:
         self._ttl = ttl_seconds
         self._known: dict[str, tuple[float, ApiKeyGrant | None]] = {}
+
+    def forget(self) -> None:
+        """Check every key against the store again (one was revoked)."""
+        self._known.clear()
 
     async def grant(self, services: ApiServices, key: str) -> ApiKeyGrant | None:
         now = time.monotonic()

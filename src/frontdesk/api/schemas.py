@@ -65,6 +65,11 @@ LocaleTag = Annotated[str, AfterValidator(_bcp47)]
 TimeZone = Annotated[str, AfterValidator(_iana_zone)]
 
 
+class ApiKeyIn(_Strict):
+    scopes: list[Literal["admin", "ingest"]] = Field(min_length=1)
+    name: str | None = Field(None, max_length=200)
+
+
 class QuietHoursIn(_Strict):
     start: str
     end: str

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from frontdesk.api.problems import Problem
-from frontdesk.core.models import Channel, DeliveryStatus, NotificationStatus
+from frontdesk.core.models import ApiKey, Channel, DeliveryStatus, NotificationStatus
 from frontdesk.core.times import rfc3339
 
 
@@ -106,6 +106,16 @@ def template_view(template: Any) -> dict[str, Any]:
     }
 
 
+def api_key_view(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "scopes": sorted(key.scopes),
+        "created_at": rfc3339(key.created_at),
+        "revoked_at": rfc3339(key.revoked_at) if key.revoked_at else None,
+    }
+
+
 def webhook_endpoint_view(row: Mapping[str, Any]) -> dict[str, Any]:
     """An endpoint as the API shows it: never a secret, and of custom headers only their names
     (their values are often credentials)."""
@@ -162,6 +172,22 @@ class _Shown(BaseModel):
     # A field a view has and its model lacks is still sent, never trimmed; clients are told to
     # expect more fields than described.
     model_config = ConfigDict(extra="allow")
+
+
+class ApiKeyView(_Shown):
+    id: str
+    name: str | None
+    scopes: list[str]
+    created_at: Rfc3339
+    revoked_at: Rfc3339 | None
+
+
+class NewApiKey(ApiKeyView):
+    key: str = Field(description="The key itself: shown only now, only its hash is kept")
+
+
+class ApiKeys(_Shown):
+    items: list[ApiKeyView]
 
 
 class DeviceView(_Shown):

@@ -115,6 +115,17 @@ class ApiKeyGrant:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An API key as it is kept and shown: what it may do, never the key itself."""
+
+    id: str
+    name: str | None
+    scopes: frozenset[str]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class QuietHours:
     start: str
     end: str

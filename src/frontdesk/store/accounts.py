@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
 from frontdesk.core.models import (
     Actor,
+    ApiKey,
     ApiKeyGrant,
     AuditEntry,
     AuditType,
@@ -47,6 +48,33 @@ class AccountRecords(StoreBase):
                 )
             )
         return key_id, key
+
+    async def list_api_keys(self) -> list[ApiKey]:
+        """Every key, oldest first, revoked ones too."""
+        async with self._engines.reader.connect() as connection:
+            rows = await connection.execute(
+                select(t.api_keys).order_by(t.api_keys.c.created_at, t.api_keys.c.id)
+            )
+            return [_api_key(row) for row in rows.mappings()]
+
+    async def get_api_key(self, key_id: str) -> ApiKey:
+        async with self._engines.reader.connect() as connection:
+            rows = await connection.execute(select(t.api_keys).where(t.api_keys.c.id == key_id))
+            row = rows.mappings().first()
+        if row is None:
+            raise NotFound(f"no API key {key_id!r}")
+        return _api_key(row)
+
+    async def revoke_api_key(self, key_id: str) -> ApiKey:
+        """From now on the key is refused. A revoked key stays revoked, with the time of its
+        first revocation. NotFound for an unknown id."""
+        async with self._engines.write() as connection:
+            await connection.execute(
+                update(t.api_keys)
+                .where(t.api_keys.c.id == key_id, t.api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=self._clock.now())
+            )
+        return await self.get_api_key(key_id)
 
     async def ensure_api_key(self, key: str, scopes: list[str], name: str) -> None:
         """Record a key given from outside (the bootstrap admin key) unless already known."""
@@ -288,3 +316,13 @@ class AccountRecords(StoreBase):
                 ),
             )
         return updated
+
+
+def _api_key(row: Mapping[Any, Any]) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        name=row["name"],
+        scopes=frozenset(row["scopes"].split(",")),
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )
