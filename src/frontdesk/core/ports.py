@@ -20,6 +20,7 @@ from frontdesk.core.models import (
     TemplateVersion,
     User,
 )
+from frontdesk.core.urgency import ALL_LANES
 
 
 class Clock(Protocol):
@@ -154,7 +155,7 @@ class QueueStore(Protocol):
     ) -> list[Notification]: ...
 
     async def claim_deliveries(
-        self, channel: Channel, limit: int, lease_seconds: float
+        self, channel: Channel, limit: int, lease_seconds: float, lanes: Collection[int]
     ) -> list[Delivery]: ...
 
 
@@ -179,10 +180,12 @@ class RelayStore(Protocol):
     state; the transport carries references to it. Work is marked as handed over for a while,
     and taken by id only once, whatever copies of its reference arrive."""
 
-    async def hand_over_events(self, limit: int, hold_seconds: float) -> list[WorkRef]: ...
+    async def hand_over_events(
+        self, limit: int, hold_seconds: float, lanes: Collection[int] = ALL_LANES
+    ) -> list[WorkRef]: ...
 
     async def hand_over_deliveries(
-        self, channel: Channel, limit: int, hold_seconds: float
+        self, channel: Channel, limit: int, hold_seconds: float, lanes: Collection[int] = ALL_LANES
     ) -> list[WorkRef]: ...
 
     async def claim_notifications_by_id(
@@ -223,7 +226,7 @@ class Transport(Protocol):
     ) -> list[Notification]: ...
 
     async def claim_deliveries(
-        self, channel: Channel, limit: int, lease_seconds: float
+        self, channel: Channel, limit: int, lease_seconds: float, lanes: Collection[int]
     ) -> list[Delivery]: ...
 
     def events_appended(self) -> None:
@@ -235,7 +238,10 @@ class Transport(Protocol):
     async def wait_for_events(self, max_wait_seconds: float, lanes: Collection[int]) -> None:
         """Until events are appended (to any lane) or the wait is over."""
 
-    async def wait_for_deliveries(self, channel: Channel, max_wait_seconds: float) -> None: ...
+    async def wait_for_deliveries(
+        self, channel: Channel, max_wait_seconds: float, lanes: Collection[int]
+    ) -> None:
+        """Until work is ready on the channel (in any lane) or the wait is over."""
 
     def is_connected(self) -> bool: ...
 

@@ -15,6 +15,7 @@ from frontdesk.core.models import Delivery, lane
 # Critical and transactional work (see models.lane); the rest is bulk.
 URGENT_LANES = frozenset({0, 1})
 BULK_LANES = frozenset({2})
+ALL_LANES = URGENT_LANES | BULK_LANES
 
 _urgent: ContextVar[bool] = ContextVar("urgent", default=False)
 

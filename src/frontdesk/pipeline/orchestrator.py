@@ -50,6 +50,10 @@ from frontdesk.pipeline.templates import TemplateCatalog
 log = get_logger(__name__)
 
 _LINK_NAMES = frozenset({"unsubscribe_url", "preferences_url"})
+# Planning is pure computation (rules, rendering) with nothing to wait on: a batch of 500
+# would hold the event loop for a quarter of a second, and an order confirmation's request,
+# claim or commit with it. The loop gets a turn after every few plans.
+_PLANS_PER_TURN = 20
 # Where standby deliveries of strategy "first" wait until the worker calls on them.
 STANDBY = datetime(9999, 12, 31, tzinfo=UTC)
 
@@ -142,7 +146,7 @@ class Orchestrator:
         now = self._clock.now()
         await self._ledger.prepare([n.request.user_id for n in notifications], now)
         orchestrations = []
-        for notification in notifications:
+        for planned, notification in enumerate(notifications, 1):
             template, compiled = await self._templates.compiled(
                 notification.request.template, notification.template_version
             )
@@ -150,6 +154,8 @@ class Orchestrator:
             orchestrations.append(
                 await self.plan(notification, user, template, compiled, suppressed, now)
             )
+            if planned % _PLANS_PER_TURN == 0:
+                await asyncio.sleep(0)
         await self._store.save_orchestrations(orchestrations)
         self._transport.deliveries_ready(
             sorted({d.channel for o in orchestrations for d in o.deliveries})

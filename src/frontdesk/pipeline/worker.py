@@ -35,7 +35,7 @@ from frontdesk.core.ports import (
 )
 from frontdesk.core.retry import Backoff, PermanentError, RetryableError
 from frontdesk.core.rules import addresses, screen
-from frontdesk.core.urgency import any_urgent, urgent_if
+from frontdesk.core.urgency import BULK_LANES, URGENT_LANES, any_urgent, urgent_if
 from frontdesk.logs import get_logger
 from frontdesk.metrics import Metrics
 
@@ -78,64 +78,71 @@ class ChannelWorker:
         first = providers[0]
         self._batch_provider = first if isinstance(first, BatchProvider) else None
         self._capacity = settings.concurrency * (4 if self._batch_provider else 1)
+        # Slots that bulk work leaves free, so that urgent work never waits for a broadcast's
+        # sends in flight to finish before it is even claimed.
+        self._urgent_reserve = max(1, self._capacity // 5)
+        self._slot_freed = asyncio.Event()
 
     async def run(self, stopping: asyncio.Event) -> None:
-        slot_freed = asyncio.Event()
+        """Urgent lanes have a loop of their own, as in the orchestrator, and the reserve of
+        slots: an order confirmation is claimed at once, not after the broadcast's batches."""
+        bulk_slots = max(1, self._capacity - self._urgent_reserve)
         try:
-            while not stopping.is_set():
-                free = self._capacity - self._busy
-                # Claim in batches, not one slot at a time: every claim is a transaction.
-                if self._busy and free < max(1, self._capacity // 4):
-                    slot_freed.clear()
-                    await slot_freed.wait()
-                    continue
-                try:
-                    # Claims are short, and where urgent work is picked out of the queue.
-                    with urgent_if(True):
-                        claimed = await self._transport.claim_deliveries(
-                            self.channel, free, self._settings.lease_seconds
-                        )
-                except Exception:
-                    log.exception("claim failed", channel=self.channel.value)
-                    claimed = []
-                if not claimed:
-                    await self._transport.wait_for_deliveries(
-                        self.channel, self._settings.poll_seconds
-                    )
-                    continue
-                claimed = await self._still_wanted(claimed)
-                if not claimed:
-                    continue
-                if self._batch_provider is not None:
-                    # Several small batches rather than one large one: the first (the most
-                    # urgent lane) is done without waiting for the rest.
-                    size = self._settings.concurrency
-                    for start in range(0, len(claimed), size):
-                        batch = claimed[start : start + size]
-                        self._start(
-                            self.deliver_batch(self._batch_provider, batch), batch, slot_freed
-                        )
-                else:
-                    for delivery in claimed:
-                        self._start(self.deliver(delivery), [delivery], slot_freed)
+            await asyncio.gather(
+                # Urgent work is claimed whenever a slot is free; bulk work in batches (every
+                # claim is a transaction).
+                self._work(URGENT_LANES, self._capacity, 1, stopping),
+                self._work(BULK_LANES, bulk_slots, max(1, bulk_slots // 4), stopping),
+            )
         finally:
             # What is still in flight finishes (or its lease runs out and another worker takes it).
             if self._in_flight:
                 await asyncio.wait(self._in_flight, timeout=self._settings.timeout_seconds)
 
-    def _start(
-        self,
-        work: Coroutine[Any, Any, None],
-        deliveries: list[Delivery],
-        slot_freed: asyncio.Event,
+    async def _work(
+        self, lanes: frozenset[int], slots: int, fewest: int, stopping: asyncio.Event
     ) -> None:
+        """Claim and send these lanes' deliveries while fewer than ``slots`` are in flight (of
+        any lane), claiming only when at least ``fewest`` are free."""
+        while not stopping.is_set():
+            free = slots - self._busy
+            if self._busy and free < fewest:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            try:
+                with urgent_if(lanes == URGENT_LANES):
+                    claimed = await self._transport.claim_deliveries(
+                        self.channel, free, self._settings.lease_seconds, lanes
+                    )
+            except Exception:
+                log.exception("claim failed", channel=self.channel.value)
+                claimed = []
+            if not claimed:
+                await self._transport.wait_for_deliveries(
+                    self.channel, self._settings.poll_seconds, lanes
+                )
+                continue
+            claimed = await self._still_wanted(claimed)
+            if not claimed:
+                continue
+            if self._batch_provider is not None:
+                size = self._settings.concurrency
+                for start in range(0, len(claimed), size):
+                    batch = claimed[start : start + size]
+                    self._start(self.deliver_batch(self._batch_provider, batch), batch)
+            else:
+                for delivery in claimed:
+                    self._start(self.deliver(delivery), [delivery])
+
+    def _start(self, work: Coroutine[Any, Any, None], deliveries: list[Delivery]) -> None:
         weight = len(deliveries)
         self._busy += weight
 
         def finished(task: asyncio.Task[None]) -> None:
             self._in_flight.discard(task)
             self._busy -= weight
-            slot_freed.set()
+            self._slot_freed.set()
 
         with urgent_if(any_urgent(deliveries)):  # the task keeps the urgency it was started with
             task = asyncio.create_task(work)

@@ -29,7 +29,7 @@ from frontdesk.core.models import (
     lane,
 )
 from frontdesk.core.ports import DeliveryOutcome, Orchestration, WorkRef
-from frontdesk.core.urgency import BULK_LANES, URGENT_LANES
+from frontdesk.core.urgency import ALL_LANES
 from frontdesk.errors import Conflict, NotFound
 from frontdesk.store import tables as t
 from frontdesk.store.base import StoreBase
@@ -149,9 +149,10 @@ class DeliveryRecords(StoreBase):
         return existing
 
     async def claim_deliveries(
-        self, channel: Channel, limit: int, lease_seconds: float
+        self, channel: Channel, limit: int, lease_seconds: float, lanes: Collection[int]
     ) -> list[Delivery]:
-        """Lease due deliveries of one channel, most urgent lane first, and audit each attempt.
+        """Lease due deliveries of one channel in these lanes, most urgent lane first, and audit
+        each attempt.
 
         A delivery whose lease ran out (its worker died mid-send) is due again. The status
         conditions are literal SQL: SQLite uses the partial indexes of tables.py only when the
@@ -160,11 +161,13 @@ class DeliveryRecords(StoreBase):
         now = self._clock.now()
         time = self._driver.time
         lease_until = time(now + timedelta(seconds=lease_seconds))
+        wanted_lanes = sorted(lanes)
+        in_lanes = f"lane IN ({', '.join('?' * len(wanted_lanes))})"
         due = (
             "SELECT id FROM deliveries WHERE channel = ? AND status = 'sending'"
-            " AND lease_until < ? ORDER BY lease_until",
+            f" AND {in_lanes} AND lease_until < ? ORDER BY lease_until",
             "SELECT id FROM deliveries WHERE channel = ? AND status IN ('queued', 'deferred')"
-            " AND available_at <= ? ORDER BY lane, available_at",
+            f" AND {in_lanes} AND available_at <= ? ORDER BY lane, available_at",
         )
         claimed: list[Delivery] = []
         async with self._engines.write() as connection:
@@ -176,7 +179,7 @@ class DeliveryRecords(StoreBase):
                     connection,
                     f"{_TAKE_FOR_SENDING} WHERE id IN ({query} LIMIT ?"
                     f"{self._skip_locked}) RETURNING {', '.join(_DELIVERY_COLUMNS)}",
-                    (lease_until, time(now), channel.value, time(now), wanted),
+                    (lease_until, time(now), channel.value, *wanted_lanes, time(now), wanted),
                 )
                 claimed.extend(self._delivery(row) for row in rows)
             await self._audit_attempts(connection, claimed, now)
@@ -207,11 +210,13 @@ class DeliveryRecords(StoreBase):
     # a time until which it counts as on its way: events by their lease (which their references
     # carry), deliveries by when they are next due (their references carry the attempts).
 
-    async def hand_over_events(self, limit: int, hold_seconds: float) -> list[WorkRef]:
-        """Pending events not on their way already (new, or their hold or lease ran out)."""
+    async def hand_over_events(
+        self, limit: int, hold_seconds: float, lanes: Collection[int] = ALL_LANES
+    ) -> list[WorkRef]:
+        """Pending events of these lanes not on their way already (new, or their hold or lease
+        ran out)."""
         now = self._clock.now()
         held_until = now + timedelta(seconds=hold_seconds)
-        lanes = URGENT_LANES | BULK_LANES
         rows = await self._lease_pending(lanes, now, held_until, limit, ("id", "user_id", "lane"))
         return sorted(
             (WorkRef(id=r[0], user_id=r[1], lane=r[2], held_until=held_until) for r in rows),
@@ -253,32 +258,39 @@ class DeliveryRecords(StoreBase):
         return sorted(map(self._notification, rows), key=lambda n: n.created_at)
 
     async def hand_over_deliveries(
-        self, channel: Channel, limit: int, hold_seconds: float
+        self, channel: Channel, limit: int, hold_seconds: float, lanes: Collection[int] = ALL_LANES
     ) -> list[WorkRef]:
-        """Due deliveries of one channel, and those whose worker died mid-send (put back in the
-        queue), most urgent lane first."""
+        """Due deliveries of one channel in these lanes, and those whose worker died mid-send
+        (put back in the queue), most urgent lane first."""
         now = self._clock.now()
         time = self._driver.time
         hold = time(now + timedelta(seconds=hold_seconds))
+        wanted_lanes = sorted(lanes)
+        in_lanes = f"lane IN ({', '.join('?' * len(wanted_lanes))})"
         returning = " RETURNING id, user_id, lane, attempts"
         orphaned = (
             "UPDATE deliveries SET status = 'queued', lease_until = NULL, available_at = ?,"
             " updated_at = ? WHERE id IN (SELECT id FROM deliveries WHERE channel = ?"
-            " AND status = 'sending' AND lease_until < ? ORDER BY lease_until LIMIT ?"
-            f"{self._skip_locked}){returning}"
+            f" AND status = 'sending' AND {in_lanes} AND lease_until < ? ORDER BY lease_until"
+            f" LIMIT ?{self._skip_locked}){returning}"
         )
         due = (
             "UPDATE deliveries SET available_at = ? WHERE id IN (SELECT id FROM deliveries"
-            " WHERE channel = ? AND status IN ('queued', 'deferred') AND available_at <= ?"
-            f" ORDER BY lane, available_at LIMIT ?{self._skip_locked}){returning}"
+            f" WHERE channel = ? AND status IN ('queued', 'deferred') AND {in_lanes}"
+            f" AND available_at <= ? ORDER BY lane, available_at LIMIT ?{self._skip_locked})"
+            f"{returning}"
         )
         async with self._engines.write() as connection:
             rows = await self._driver.fetch(
-                connection, orphaned, (hold, time(now), channel.value, time(now), limit)
+                connection,
+                orphaned,
+                (hold, time(now), channel.value, *wanted_lanes, time(now), limit),
             )
             if len(rows) < limit:
                 rows += await self._driver.fetch(
-                    connection, due, (hold, channel.value, time(now), limit - len(rows))
+                    connection,
+                    due,
+                    (hold, channel.value, *wanted_lanes, time(now), limit - len(rows)),
                 )
         return sorted(
             (

@@ -19,10 +19,12 @@ from frontdesk.core.ports import DeliveryOutcome, QueueStore
 class EmbeddedTransport:
     def __init__(self, store: QueueStore) -> None:
         self._store = store
-        # One wake-up per waiting loop (the orchestrator's urgent and bulk loops), so that one
-        # loop's wake-up is never taken by the other.
+        # One wake-up per waiting loop (the urgent and bulk loops of the orchestrator and of
+        # each channel's worker), so that one loop's wake-up is never taken by the other.
         self._events: defaultdict[frozenset[int], asyncio.Event] = defaultdict(asyncio.Event)
-        self._channels: defaultdict[Channel, asyncio.Event] = defaultdict(asyncio.Event)
+        self._channels: defaultdict[tuple[Channel, frozenset[int]], asyncio.Event] = defaultdict(
+            asyncio.Event
+        )
 
     async def claim_events(
         self, limit: int, lease_seconds: float, lanes: Collection[int]
@@ -30,23 +32,26 @@ class EmbeddedTransport:
         return await self._store.claim_notifications(limit, lease_seconds, lanes)
 
     async def claim_deliveries(
-        self, channel: Channel, limit: int, lease_seconds: float
+        self, channel: Channel, limit: int, lease_seconds: float, lanes: Collection[int]
     ) -> list[Delivery]:
-        return await self._store.claim_deliveries(channel, limit, lease_seconds)
+        return await self._store.claim_deliveries(channel, limit, lease_seconds, lanes)
 
     def events_appended(self) -> None:
         for waiting in self._events.values():
             waiting.set()
 
     def deliveries_ready(self, channels: Sequence[Channel]) -> None:
-        for channel in channels:
-            self._channels[channel].set()
+        for (channel, _), waiting in self._channels.items():
+            if channel in channels:
+                waiting.set()
 
     async def wait_for_events(self, max_wait_seconds: float, lanes: Collection[int]) -> None:
         await _wait(self._events[frozenset(lanes)], max_wait_seconds)
 
-    async def wait_for_deliveries(self, channel: Channel, max_wait_seconds: float) -> None:
-        await _wait(self._channels[channel], max_wait_seconds)
+    async def wait_for_deliveries(
+        self, channel: Channel, max_wait_seconds: float, lanes: Collection[int]
+    ) -> None:
+        await _wait(self._channels[channel, frozenset(lanes)], max_wait_seconds)
 
     def is_connected(self) -> bool:
         return True

@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
@@ -41,7 +41,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from frontdesk.config import TransportSettings
 from frontdesk.core.models import Channel, Delivery, DeliveryStatus, Notification
 from frontdesk.core.ports import DeliveryOutcome, RelayStore, WorkRef
-from frontdesk.core.urgency import URGENT_LANES
+from frontdesk.core.urgency import ALL_LANES, BULK_LANES, URGENT_LANES, urgent_if
 from frontdesk.logs import get_logger
 
 log = get_logger(__name__)
@@ -281,9 +281,9 @@ class KafkaTransport:
         self._arrived: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
         # Claimed work by id, with the records that carried it: settled when the work is done.
         self._carried: defaultdict[str, list[_Received]] = defaultdict(list)
-        self._relay_wanted = asyncio.Event()
-        self._events_wanted = False
-        self._channels_wanted: set[Channel] = set()
+        # A relay loop per lane group: an order confirmation is handed over while a broadcast's
+        # pass is still publishing.
+        self._wants = {URGENT_LANES: _Wants(), BULK_LANES: _Wants()}
         self.connected = asyncio.Event()
 
     # -- running --------------------------------------------------------------------------------
@@ -304,7 +304,8 @@ class KafkaTransport:
         else:
             return
         self.connected.set()
-        loops = [self._relay(stopping), *(reader.run(stopping) for reader in self._readers)]
+        relays = [self._relay(stopping, lanes) for lanes in self._wants]
+        loops = [*relays, *(reader.run(stopping) for reader in self._readers)]
         try:
             await asyncio.gather(*loops)
         finally:
@@ -382,32 +383,39 @@ class KafkaTransport:
 
     # -- handing work over (every process) ------------------------------------------------------
 
-    async def _relay(self, stopping: asyncio.Event) -> None:
-        """Woken by this process's own work, hand over what it names; every poll, everything
-        (delayed work come due, other processes' work, work whose taker died)."""
+    async def _relay(self, stopping: asyncio.Event, lanes: frozenset[int]) -> None:
+        """Hand over these lanes' work: woken by this process's own work, what it names; every
+        poll, everything (delayed work come due, other processes' work, work whose taker
+        died)."""
+        wants = self._wants[lanes]
         events, channels = True, set(Channel)
         while not stopping.is_set():
             try:
-                full = await self.hand_over(events, channels)
+                with urgent_if(lanes == URGENT_LANES):
+                    full = await self.hand_over(events, channels, lanes)
             except Exception:
                 log.exception("handing work over to kafka failed; it is handed over again later")
                 full = False
             if full:
                 events, channels = True, set(Channel)
                 continue
-            woken = await _wait(self._relay_wanted, self._poll_seconds)
+            woken = await _wait(wants.wake, self._poll_seconds)
             if woken:
-                events, channels = self._events_wanted, set(self._channels_wanted)
+                events, channels = wants.events, set(wants.channels)
             else:
                 events, channels = True, set(Channel)
-            self._events_wanted = False
-            self._channels_wanted.clear()
+            wants.events = False
+            wants.channels.clear()
 
-    async def hand_over(self, events_due: bool, channels: Collection[Channel]) -> bool:
-        """One pass: due events (if asked) and the channels' due deliveries to their topics.
-        True if there may be more."""
+    async def hand_over(
+        self, events_due: bool, channels: Collection[Channel], lanes: Collection[int] = ALL_LANES
+    ) -> bool:
+        """One pass: due events (if asked) and the channels' due deliveries of these lanes to
+        their topics. True if there may be more."""
         hold = self._settings.republish_seconds
-        events = await self._store.hand_over_events(self._batch_size, hold) if events_due else []
+        events = (
+            await self._store.hand_over_events(self._batch_size, hold, lanes) if events_due else []
+        )
         sends = [
             self._send(
                 self.topics.urgent_events if ref.lane in URGENT_LANES else self.topics.events,
@@ -424,7 +432,9 @@ class KafkaTransport:
         ]
         full = len(events) == self._batch_size
         for channel in channels:
-            deliveries = await self._store.hand_over_deliveries(channel, self._batch_size, hold)
+            deliveries = await self._store.hand_over_deliveries(
+                channel, self._batch_size, hold, lanes
+            )
             full = full or len(deliveries) == self._batch_size
             sends += [
                 self._send(
@@ -456,12 +466,14 @@ class KafkaTransport:
         return self.connected.is_set()
 
     def events_appended(self) -> None:
-        self._events_wanted = True
-        self._relay_wanted.set()
+        for wants in self._wants.values():
+            wants.events = True
+            wants.wake.set()
 
     def deliveries_ready(self, channels: Sequence[Channel]) -> None:
-        self._channels_wanted.update(channels)
-        self._relay_wanted.set()
+        for wants in self._wants.values():
+            wants.channels.update(channels)
+            wants.wake.set()
 
     # -- reading (orchestrators, workers) -------------------------------------------------------
 
@@ -542,11 +554,9 @@ class KafkaTransport:
         self._settle(work_ids)
 
     async def claim_deliveries(
-        self, channel: Channel, limit: int, lease_seconds: float
+        self, channel: Channel, limit: int, lease_seconds: float, lanes: Collection[int]
     ) -> list[Delivery]:
-        taken = self._take(
-            [self.topics.deliveries(channel, urgent=True), self.topics.deliveries(channel)], limit
-        )
+        taken = self._take(self._delivery_topics(channel, lanes), limit)
         if not taken:
             return []
         references: dict[str, list[_Received]] = defaultdict(list)
@@ -597,18 +607,38 @@ class KafkaTransport:
         if not self._buffers[topic]:
             await _wait(self._arrived[topic], max_wait_seconds)
 
-    async def wait_for_deliveries(self, channel: Channel, max_wait_seconds: float) -> None:
-        urgent, bulk = self.topics.deliveries(channel, urgent=True), self.topics.deliveries(channel)
-        if self._buffers[urgent] or self._buffers[bulk]:
+    async def wait_for_deliveries(
+        self, channel: Channel, max_wait_seconds: float, lanes: Collection[int]
+    ) -> None:
+        topics = self._delivery_topics(channel, lanes)
+        if any(self._buffers[topic] for topic in topics):
             return
-        waits = [asyncio.ensure_future(self._arrived[t].wait()) for t in (urgent, bulk)]
+        waits = [asyncio.ensure_future(self._arrived[topic].wait()) for topic in topics]
         try:
             await asyncio.wait(waits, timeout=max_wait_seconds, return_when="FIRST_COMPLETED")
         finally:
             for waiting in waits:
                 waiting.cancel()
-            self._arrived[urgent].clear()
-            self._arrived[bulk].clear()
+            for topic in topics:
+                self._arrived[topic].clear()
+
+    def _delivery_topics(self, channel: Channel, lanes: Collection[int]) -> list[str]:
+        """The channel's topics that carry these lanes, the urgent one first."""
+        wanted = frozenset(lanes)
+        return [
+            self.topics.deliveries(channel, urgent=urgent)
+            for urgent, carried in ((True, URGENT_LANES), (False, BULK_LANES))
+            if wanted & carried
+        ]
+
+
+@dataclass
+class _Wants:
+    """What this process's own work asked one relay loop to hand over."""
+
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    events: bool = False
+    channels: set[Channel] = field(default_factory=set)
 
 
 def _header(record: ConsumerRecord[bytes, bytes], name: str) -> bytes | None:
