@@ -31,7 +31,10 @@ ADMIN_KEY = "fd_test_admin_key_0123456789abcdef"
 # Fast loops and short backoff so behaviour shows within a test's patience.
 TEST_ENVIRONMENT = {
     "FRONTDESK_ADMIN_KEY": ADMIN_KEY,
-    "FRONTDESK_PIPELINE__POLL_SECONDS": "0.05",
+    # Own work wakes the loops at once; polling finds only delayed work come due. Each idle
+    # poll is a transaction per loop, and the shared instances idle through the whole run: at
+    # 0.05 s they took 60 % (SQLite) and 35 % (PostgreSQL) of a core doing nothing.
+    "FRONTDESK_PIPELINE__POLL_SECONDS": "0.2",
     "FRONTDESK_DATABASE__SQLITE_SYNCHRONOUS": "NORMAL",
     "FRONTDESK_CATEGORIES__MARKETING__FREQUENCY_CAP": "{ count = 3, per_seconds = 86400 }",
     # A fixed key (generated once for the tests) for webhook secrets at rest.
