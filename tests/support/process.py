@@ -39,7 +39,9 @@ class ServerProcess:
             "FRONTDESK_DATABASE_URL": database_url,
             "FRONTDESK_ADMIN_KEY": ADMIN_KEY,
             "FRONTDESK_LOG_LEVEL": "warning",
-            "FRONTDESK_PIPELINE__POLL_SECONDS": "0.05",
+            # As the in-process instances (support/instance.py): own work wakes at once, and
+            # seven processes polling every 0.05 s took the CPU the test's work needed.
+            "FRONTDESK_PIPELINE__POLL_SECONDS": "0.2",
             **(extra_environment or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None

@@ -35,11 +35,14 @@ from frontdesk.core.ports import (
 )
 from frontdesk.core.retry import Backoff, PermanentError, RetryableError
 from frontdesk.core.rules import addresses, screen
-from frontdesk.core.urgency import BULK_LANES, URGENT_LANES, any_urgent, urgent_if
+from frontdesk.core.urgency import ALL_LANES, URGENT_LANES, any_urgent, urgent_if
 from frontdesk.logs import get_logger
 from frontdesk.metrics import Metrics
 
 log = get_logger(__name__)
+# The urgent loop is woken by this process's own work; the other loop's polls find the rest, so
+# this one looks on its own only now and then.
+_WOKEN_ONLY = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +94,17 @@ class ChannelWorker:
             await asyncio.gather(
                 # Urgent work is claimed whenever a slot is free; bulk work in batches (every
                 # claim is a transaction).
-                self._work(URGENT_LANES, self._capacity, 1, stopping),
-                self._work(BULK_LANES, bulk_slots, max(1, bulk_slots // 4), stopping),
+                # Urgent work is claimed whenever a slot is free, at once when this process made
+                # it; the other loop claims every lane (urgent first) in batches, and its polls
+                # find the rest: work from other processes, delayed work come due.
+                self._work(URGENT_LANES, self._capacity, 1, _WOKEN_ONLY, stopping),
+                self._work(
+                    ALL_LANES,
+                    bulk_slots,
+                    max(1, bulk_slots // 4),
+                    self._settings.poll_seconds,
+                    stopping,
+                ),
             )
         finally:
             # What is still in flight finishes (or its lease runs out and another worker takes it).
@@ -100,10 +112,16 @@ class ChannelWorker:
                 await asyncio.wait(self._in_flight, timeout=self._settings.timeout_seconds)
 
     async def _work(
-        self, lanes: frozenset[int], slots: int, fewest: int, stopping: asyncio.Event
+        self,
+        lanes: frozenset[int],
+        slots: int,
+        fewest: int,
+        poll_seconds: float,
+        stopping: asyncio.Event,
     ) -> None:
         """Claim and send these lanes' deliveries while fewer than ``slots`` are in flight (of
-        any lane), claiming only when at least ``fewest`` are free."""
+        any lane), claiming only when at least ``fewest`` are free, and looking again at least
+        every ``poll_seconds``."""
         while not stopping.is_set():
             free = slots - self._busy
             if self._busy and free < fewest:
@@ -119,8 +137,9 @@ class ChannelWorker:
                 log.exception("claim failed", channel=self.channel.value)
                 claimed = []
             if not claimed:
-                await self._transport.wait_for_deliveries(
-                    self.channel, self._settings.poll_seconds, lanes
+                await _either(
+                    self._transport.wait_for_deliveries(self.channel, poll_seconds, lanes),
+                    stopping.wait(),
                 )
                 continue
             claimed = await self._still_wanted(claimed)
@@ -425,3 +444,13 @@ def _recipients(delivery: Delivery) -> tuple[str, ...]:
     if delivery.channel is Channel.PUSH:
         return tuple(device["token"] for device in json.loads(delivery.recipient))
     return (delivery.recipient,)
+
+
+async def _either(*waits: Coroutine[Any, Any, Any]) -> None:
+    """Until the first of ``waits`` is over (the others are cancelled)."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

@@ -281,9 +281,10 @@ class KafkaTransport:
         self._arrived: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
         # Claimed work by id, with the records that carried it: settled when the work is done.
         self._carried: defaultdict[str, list[_Received]] = defaultdict(list)
-        # A relay loop per lane group: an order confirmation is handed over while a broadcast's
-        # pass is still publishing.
-        self._wants = {URGENT_LANES: _Wants(), BULK_LANES: _Wants()}
+        # Two relay loops: one hands over every lane, and sweeps on each poll; the other hands
+        # over only urgent work, only when woken, so that an order confirmation goes while a
+        # broadcast's pass is still publishing.
+        self._wants = {URGENT_LANES: _Wants(), ALL_LANES: _Wants()}
         self.connected = asyncio.Event()
 
     # -- running --------------------------------------------------------------------------------
@@ -385,10 +386,11 @@ class KafkaTransport:
 
     async def _relay(self, stopping: asyncio.Event, lanes: frozenset[int]) -> None:
         """Hand over these lanes' work: woken by this process's own work, what it names; every
-        poll, everything (delayed work come due, other processes' work, work whose taker
-        died)."""
+        poll, for the loop of every lane, everything (delayed work come due, other processes'
+        work, work whose taker died)."""
         wants = self._wants[lanes]
-        events, channels = True, set(Channel)
+        sweeps = lanes == ALL_LANES
+        events, channels = sweeps, set(Channel) if sweeps else set()
         while not stopping.is_set():
             try:
                 with urgent_if(lanes == URGENT_LANES):
@@ -403,7 +405,7 @@ class KafkaTransport:
             if woken:
                 events, channels = wants.events, set(wants.channels)
             else:
-                events, channels = True, set(Channel)
+                events, channels = sweeps, set(Channel) if sweeps else set()
             wants.events = False
             wants.channels.clear()
 
