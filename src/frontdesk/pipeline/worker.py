@@ -92,8 +92,6 @@ class ChannelWorker:
         bulk_slots = max(1, self._capacity - self._urgent_reserve)
         try:
             await asyncio.gather(
-                # Urgent work is claimed whenever a slot is free; bulk work in batches (every
-                # claim is a transaction).
                 # Urgent work is claimed whenever a slot is free, at once when this process made
                 # it; the other loop claims every lane (urgent first) in batches, and its polls
                 # find the rest: work from other processes, delayed work come due.

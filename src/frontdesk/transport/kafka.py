@@ -389,8 +389,8 @@ class KafkaTransport:
         poll, for the loop of every lane, everything (delayed work come due, other processes'
         work, work whose taker died)."""
         wants = self._wants[lanes]
-        sweeps = lanes == ALL_LANES
-        events, channels = sweeps, set(Channel) if sweeps else set()
+        sweep = (True, set(Channel)) if lanes == ALL_LANES else (False, set())
+        events, channels = sweep
         while not stopping.is_set():
             try:
                 with urgent_if(lanes == URGENT_LANES):
@@ -405,12 +405,12 @@ class KafkaTransport:
             if woken:
                 events, channels = wants.events, set(wants.channels)
             else:
-                events, channels = sweeps, set(Channel) if sweeps else set()
+                events, channels = sweep
             wants.events = False
             wants.channels.clear()
 
     async def hand_over(
-        self, events_due: bool, channels: Collection[Channel], lanes: Collection[int] = ALL_LANES
+        self, events_due: bool, channels: Collection[Channel], lanes: Collection[int]
     ) -> bool:
         """One pass: due events (if asked) and the channels' due deliveries of these lanes to
         their topics. True if there may be more."""
